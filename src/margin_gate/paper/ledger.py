@@ -18,6 +18,7 @@ from margin_gate.paper.schema import PositionSide
 __all__ = ["Balance", "Ledger", "Position", "PositionKey"]
 
 PositionKey = tuple[Kind, str, PositionSide]
+_SIDES: tuple[PositionSide, ...] = ("BOTH", "LONG", "SHORT")
 
 
 @dataclass(slots=True)
@@ -107,7 +108,7 @@ class Ledger:
                 yield pos
 
     def legs(self, kind: Kind, symbol: str) -> Iterator[Position]:
-        for side in ("BOTH", "LONG", "SHORT"):
-            pos = self.positions.get((kind, symbol, side))  # type: ignore[arg-type]
+        for side in _SIDES:
+            pos = self.positions.get((kind, symbol, side))
             if pos is not None:
                 yield pos

@@ -26,8 +26,8 @@ from margin_gate.paper.schema import Bracket
 from margin_gate.paper.schema import CollateralTier
 from margin_gate.paper.schema import Filters
 from margin_gate.paper.schema import FuturesSymbol
-from margin_gate.paper.schema import Kind
 from margin_gate.paper.schema import KeyType
+from margin_gate.paper.schema import Kind
 from margin_gate.paper.schema import MarginSymbol
 from margin_gate.paper.schema import PaperState
 from margin_gate.paper.schema import PositionSide
