@@ -1,0 +1,179 @@
+"""The gateway ASGI app and its lifespan, which owns the upstream client and the paper exchange.
+
+`create_app(settings, ...)` wires settings into a `Gateway` (proxy/handler.py). Collaborators are
+injected (STYLE §10): the decision `hook` (margin engine later; `AcceptAll` today), the
+`observer` (audit later; no-op today), the `clock`, the `upstream` client (aiohttp by default)
+and the `replay` guard (in-process by default; Redis later).
+
+With `[upstream] target = "paper"` the lifespan starts the bundled paper exchange in-process
+(`margin_gate.paper.start_paper_server`, imported lazily) on 127.0.0.1 and routes every
+configured prefix to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
+
+from margin_gate.auth.bots import BotAuth
+from margin_gate.auth.replay import MemoryReplayGuard
+from margin_gate.auth.replay import NoReplayGuard
+from margin_gate.auth.replay import ReplayGuard
+from margin_gate.clock import Clock
+from margin_gate.clock import SystemClock
+from margin_gate.proxy.errors import NOT_READY
+from margin_gate.proxy.errors import error_answer
+from margin_gate.proxy.gate import AcceptAll
+from margin_gate.proxy.gate import DecisionHook
+from margin_gate.proxy.gate import NullObserver
+from margin_gate.proxy.gate import RequestObserver
+from margin_gate.proxy.handler import Gateway
+from margin_gate.proxy.upstream import AiohttpUpstream
+from margin_gate.proxy.upstream import Upstream
+from margin_gate.settings import Settings
+
+__all__ = ["GatewayApp", "create_app"]
+
+_log = logging.getLogger("margin_gate.app")
+
+
+class GatewayApp:
+    """Pure ASGI app: `http` goes to the `Gateway`, `lifespan` runs `self.lifespan()`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        hook: DecisionHook,
+        observer: RequestObserver,
+        clock: Clock,
+        upstream: Upstream | None,
+        replay: ReplayGuard,
+    ) -> None:
+        self.settings = settings
+        self._hook = hook
+        self._observer = observer
+        self._clock = clock
+        self._upstream = upstream
+        self._replay = replay
+        self.gateway: Gateway | None = None
+        self.upstream_bases: dict[str, str] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gateway = self.gateway
+        if scope["type"] == "http":
+            if gateway is not None:
+                await gateway(scope, receive, send)
+                return
+            status, headers, body = error_answer(NOT_READY)
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        elif scope["type"] == "lifespan":
+            await self._run_lifespan(receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[GatewayApp]:
+        """Start the upstream client (and the paper exchange); stop them in reverse order."""
+        s = self.settings
+        async with AsyncExitStack() as stack:
+            bases = dict(s.upstream.urls)
+            if s.upstream.target == "paper":
+                paper_url = await _start_paper(stack, s)
+                bases = {prefix: paper_url for prefix in bases}
+            upstream = self._upstream or AiohttpUpstream(
+                connect_timeout_s=s.upstream.connect_timeout_s,
+                timeout_s=s.upstream.timeout_s,
+                pool_size=s.upstream.pool_size,
+                keepalive_s=s.upstream.keepalive_s,
+            )
+            stack.push_async_callback(upstream.aclose)
+            self.upstream_bases = bases
+            self.gateway = Gateway(
+                auth=BotAuth(s.bots.values(), s.profiles, self._replay),
+                accounts=s.accounts,
+                bases=bases,
+                upstream=upstream,
+                hook=self._hook,
+                observer=self._observer,
+                clock=self._clock,
+                max_body_bytes=s.server.max_body_bytes,
+            )
+            _log.info(
+                "margin-gate ready: %d bot(s), %d account(s), upstreams %s",
+                len(s.bots),
+                len(s.accounts),
+                ", ".join(f"/{p} -> {u}" for p, u in sorted(bases.items())),
+            )
+            try:
+                yield self
+            finally:
+                self.gateway = None
+
+    async def _run_lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        context = self.lifespan()
+        try:
+            await context.__aenter__()
+        except Exception as exc:
+            _log.error("start-up failed: %s: %s", type(exc).__name__, exc)
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        try:
+            await context.__aexit__(None, None, None)
+        except Exception as exc:
+            _log.error("shutdown failed: %s: %s", type(exc).__name__, exc)
+            await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _start_paper(stack: AsyncExitStack, settings: Settings) -> str:
+    try:
+        from margin_gate.paper import start_paper_server  # type: ignore[attr-defined,unused-ignore]
+    except ImportError as exc:
+        raise RuntimeError(
+            "upstream.target = 'paper' but margin_gate.paper is not available"
+        ) from exc
+    server: Any = await start_paper_server(settings.upstream.paper_state, host="127.0.0.1", port=0)
+    stack.push_async_callback(server.stop)
+    url: str = server.url
+    _log.info("paper exchange started at %s (state %s)", url, settings.upstream.paper_state)
+    return url
+
+
+def create_app(
+    settings: Settings,
+    *,
+    hook: DecisionHook | None = None,
+    observer: RequestObserver | None = None,
+    clock: Clock | None = None,
+    upstream: Upstream | None = None,
+    replay: ReplayGuard | None = None,
+) -> GatewayApp:
+    if replay is None:
+        replay = (
+            MemoryReplayGuard(settings.auth.replay_max_entries)
+            if settings.auth.replay_protection
+            else NoReplayGuard()
+        )
+    return GatewayApp(
+        settings,
+        hook=hook or AcceptAll(),
+        observer=observer or NullObserver(),
+        clock=clock or SystemClock(),
+        upstream=upstream,
+        replay=replay,
+    )

@@ -1,0 +1,143 @@
+"""Bot authentication as Binance does it: API key, signature, timing, plus replay refusal.
+
+Order of checks (binance-pm.md §3.1, §3.3, §3.6):
+1. `X-MBX-APIKEY` missing or malformed -> -2014 (HTTP 401); unknown -> -2015 (HTTP 401).
+   The key is looked up by its SHA-256 and then compared in constant time.
+2. `timestamp` missing/malformed -> -1102; `recvWindow` > 60000 -> -1131; outside the window or
+   >= 1000 ms ahead -> -1021.
+3. `signature` missing -> -1102; wrong -> -1022 (HMAC compared in constant time).
+4. The same signature again while its request is still inside its window -> -1021 with an
+   explanation (Binance would accept it; we do not). The usual client reaction to -1021, a fresh
+   timestamp, is exactly what makes the retry acceptable.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from decimal import Decimal
+
+from margin_gate.auth.replay import ReplayGuard
+from margin_gate.auth.replay import ReplayGuardFull
+from margin_gate.auth.signing import DEFAULT_RECV_WINDOW_MS
+from margin_gate.auth.signing import Verifier
+from margin_gate.auth.signing import check_timing
+from margin_gate.settings import API_KEY_PATTERN
+from margin_gate.settings import BotSettings
+from margin_gate.settings import Profile
+from margin_gate.wire.errors import BAD_API_KEY_FMT
+from margin_gate.wire.errors import INVALID_SIGNATURE
+from margin_gate.wire.errors import INVALID_TIMESTAMP
+from margin_gate.wire.errors import MANDATORY_PARAM
+from margin_gate.wire.errors import REJECTED_MBX_KEY
+from margin_gate.wire.errors import BinanceError
+from margin_gate.wire.params import Params
+
+__all__ = ["REPLAYED", "THROTTLED", "AllowList", "Bot", "BotAuth"]
+
+MISSING_SIGNATURE = MANDATORY_PARAM.with_msg(
+    "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
+)
+REPLAYED = INVALID_TIMESTAMP.with_msg(
+    "margin-gate: this signature was already used (replayed request); "
+    "sign the request again with a fresh timestamp."
+)
+# The replay guard is full: refuse rather than forget (fail closed). Binance's -1008 shape.
+THROTTLED = BinanceError(
+    -1008, "Request throttled by system-level protection (margin-gate replay cache full).", 503
+)
+_KEY_BYTES = re.compile(API_KEY_PATTERN.pattern.encode("ascii"))
+
+
+class AllowList:
+    """Patterns `[METHOD ]/path[*]` from `bots.<name>.allow_endpoints`, matched case-blind."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        rules: list[tuple[str | None, re.Pattern[str]]] = []
+        for pattern in patterns:
+            method, _, path = pattern.rpartition(" ")
+            regex = re.compile(fnmatch.translate(path.lower()))
+            rules.append((None if method in ("", "*") else method, regex))
+        self._rules = tuple(rules)
+
+    def allows(self, method: str, path: str) -> bool:
+        lowered = path.lower()
+        return any((m is None or m == method) and regex.match(lowered) for m, regex in self._rules)
+
+
+@dataclass(frozen=True, slots=True)
+class Bot:
+    """An authenticated bot, as the gate and the audit see it."""
+
+    name: str
+    account: str
+    profile: str
+    allow_money_out: bool
+    allow: AllowList | None = field(repr=False, compare=False)
+    verifier: Verifier = field(repr=False, compare=False)
+    api_key: bytes = field(repr=False, compare=False)
+
+    def may_call(self, method: str, path: str) -> bool:
+        return self.allow is None or self.allow.allows(method, path)
+
+
+class BotAuth:
+    """Maps gateway keys to bots and verifies their signed requests."""
+
+    def __init__(
+        self,
+        bots: Iterable[BotSettings],
+        profiles: Mapping[str, Profile],
+        replay: ReplayGuard,
+    ) -> None:
+        self._by_digest: dict[bytes, Bot] = {}
+        for b in bots:
+            profile = profiles.get(b.profile)
+            bot = Bot(
+                name=b.name,
+                account=b.account,
+                profile=b.profile,
+                allow_money_out=b.allow_money_out or bool(profile and profile.allow_money_out),
+                allow=None if b.allow_endpoints is None else AllowList(b.allow_endpoints),
+                verifier=b.verifier,
+                api_key=b.api_key.value,
+            )
+            self._by_digest[hashlib.sha256(bot.api_key).digest()] = bot
+        self._replay = replay
+
+    def identify(self, api_key: bytes | None) -> Bot | BinanceError:
+        """The bot behind an `X-MBX-APIKEY` header value (§3.6: -2014, -2015)."""
+        if not api_key or not _KEY_BYTES.fullmatch(api_key):
+            return BAD_API_KEY_FMT
+        bot = self._by_digest.get(hashlib.sha256(api_key).digest())
+        if bot is None or not hmac.compare_digest(bot.api_key, api_key):
+            return REJECTED_MBX_KEY
+        return bot
+
+    async def verify(self, bot: Bot, params: Params, now_ms: int) -> BinanceError | None:
+        """Timing, signature and replay checks for a signed request; None when it passes."""
+        timestamp = params.get("timestamp")
+        recv_window = params.get("recvWindow")
+        error = check_timing(timestamp, recv_window, now_ms)
+        if error is not None:
+            return error
+        signature = params.signature
+        if not signature:
+            return MISSING_SIGNATURE
+        if not bot.verifier.verify(params.signed_payload, signature):
+            return INVALID_SIGNATURE
+        # check_timing accepted both, so they parse.
+        window = int(Decimal(recv_window)) if recv_window else DEFAULT_RECV_WINDOW_MS
+        expires = int(Decimal(timestamp or "0")) + window + 1
+        key = signature.lower() if bot.verifier.kind == "hmac" else signature
+        try:
+            fresh = await self._replay.first_use(f"{bot.name}:{key}", expires, now_ms)
+        except ReplayGuardFull:
+            return THROTTLED
+        return None if fresh else REPLAYED

@@ -1,0 +1,66 @@
+"""Replay protection: a signature may be used once while its request could still be accepted.
+
+Binance itself accepts the same signed request again inside its recvWindow (binance-pm.md
+§3.3); the gateway does not, so a captured request cannot be replayed through it. A signature is
+remembered until `timestamp + recvWindow`, after which the timing rule refuses it anyway.
+
+`ReplayGuard` is the seam: `MemoryReplayGuard` serves one process; a Redis guard (SET NX PX on
+the same key) can share it across replicas later without touching the callers.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Protocol
+
+__all__ = ["MemoryReplayGuard", "NoReplayGuard", "ReplayGuard", "ReplayGuardFull"]
+
+
+class ReplayGuardFull(Exception):
+    """The guard cannot remember another signature; the caller must refuse (fail closed)."""
+
+
+class ReplayGuard(Protocol):
+    async def first_use(self, key: str, expires_at_ms: int, now_ms: int) -> bool:
+        """Record `key` until `expires_at_ms`; False when it was already recorded and live.
+
+        Raises `ReplayGuardFull` when it cannot record the key.
+        """
+        ...
+
+
+class MemoryReplayGuard:
+    """In-process guard: a dict of live keys plus a min-heap of expiries for cheap purging."""
+
+    def __init__(self, max_entries: int = 1_000_000) -> None:
+        self._max = max_entries
+        self._live: dict[str, int] = {}
+        self._expiries: list[tuple[int, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    async def first_use(self, key: str, expires_at_ms: int, now_ms: int) -> bool:
+        self._purge(now_ms)
+        live = self._live
+        if key in live:
+            return False
+        if len(live) >= self._max:
+            raise ReplayGuardFull
+        live[key] = expires_at_ms
+        heapq.heappush(self._expiries, (expires_at_ms, key))
+        return True
+
+    def _purge(self, now_ms: int) -> None:
+        expiries = self._expiries
+        live = self._live
+        while expiries and expiries[0][0] < now_ms:
+            _, key = heapq.heappop(expiries)
+            live.pop(key, None)
+
+
+class NoReplayGuard:
+    """`[auth] replay_protection = false`: behave as Binance does (accept replays)."""
+
+    async def first_use(self, key: str, expires_at_ms: int, now_ms: int) -> bool:
+        return True

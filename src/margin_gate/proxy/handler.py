@@ -1,0 +1,331 @@
+"""The request path: route, authenticate, decide (orders), forward once, relay, observe.
+
+A pure ASGI callable (no Starlette Request/Response objects on the hot path; see README's
+benchmark). Each request is answered exactly once: with the upstream's status, body and
+rate-limit headers, or with a Binance-format error from proxy/errors.py. Every request, refused
+or forwarded, is reported once to the `RequestObserver` (proxy/gate.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Mapping
+
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
+
+from margin_gate.auth.bots import REPLAYED
+from margin_gate.auth.bots import THROTTLED
+from margin_gate.auth.bots import Bot
+from margin_gate.auth.bots import BotAuth
+from margin_gate.clock import Clock
+from margin_gate.proxy.errors import BAD_PATH
+from margin_gate.proxy.errors import MONEY_OUT_REFUSED
+from margin_gate.proxy.errors import NO_ROUTE
+from margin_gate.proxy.errors import NOT_ALLOWED
+from margin_gate.proxy.errors import error_answer
+from margin_gate.proxy.errors import from_exception
+from margin_gate.proxy.errors import from_upstream_error
+from margin_gate.proxy.forward import Outbound
+from margin_gate.proxy.forward import raw_request
+from margin_gate.proxy.forward import resigned_request
+from margin_gate.proxy.forward import send as send_upstream
+from margin_gate.proxy.gate import Accept
+from margin_gate.proxy.gate import DecisionHook
+from margin_gate.proxy.gate import Fate
+from margin_gate.proxy.gate import OrderContext
+from margin_gate.proxy.gate import Outcome
+from margin_gate.proxy.gate import RequestObserver
+from margin_gate.proxy.gate import RequestRecord
+from margin_gate.proxy.routes import Route
+from margin_gate.proxy.routes import check_path
+from margin_gate.proxy.routes import classify
+from margin_gate.proxy.upstream import Upstream
+from margin_gate.proxy.upstream import UpstreamError
+from margin_gate.proxy.upstream import UpstreamUnreachable
+from margin_gate.settings import Account
+from margin_gate.wire.errors import ILLEGAL_CHARS
+from margin_gate.wire.errors import PAYLOAD_TOO_LARGE
+from margin_gate.wire.errors import BinanceError
+from margin_gate.wire.params import Params
+from margin_gate.wire.params import parse_params
+
+__all__ = ["Gateway"]
+
+_log = logging.getLogger("margin_gate.proxy")
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+_AUTH_RULES = {-2014: "auth.api_key", -2015: "auth.api_key", -1022: "auth.signature"}
+_AUTH_RULES |= {-1021: "auth.timestamp", -1102: "auth.params", -1131: "auth.recv_window"}
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request body arrived."""
+
+
+class _Flow:
+    """What one request became; turned into a `RequestRecord` at the end."""
+
+    __slots__ = ("bot", "code", "fate", "method", "params", "path", "route", "rule")
+
+    def __init__(self, method: str, path: str) -> None:
+        self.method = method
+        self.path = path
+        self.route: Route | None = None
+        self.bot: Bot | None = None
+        self.params: Params | None = None
+        self.code: int | None = None
+        self.rule: str | None = None
+        self.fate: Fate = "refused"
+
+    def refuse(
+        self, error: BinanceError, rule: str, extra: Mapping[str, str] | None = None
+    ) -> Answer:
+        self.code = error.code
+        self.rule = rule
+        self.fate = "refused"
+        return error_answer(error, extra)
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        auth: BotAuth,
+        accounts: Mapping[str, Account],
+        bases: Mapping[str, str],
+        upstream: Upstream,
+        hook: DecisionHook,
+        observer: RequestObserver,
+        clock: Clock,
+        max_body_bytes: int,
+    ) -> None:
+        self._auth = auth
+        self._accounts = accounts
+        self._bases = dict(bases)
+        self._upstream = upstream
+        self._hook = hook
+        self._observer = observer
+        self._clock = clock
+        self._max_body = max_body_bytes
+        self._ids = itertools.count(1)
+        self._id_prefix = f"{os.getpid():x}-{int(time.time()):x}-"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        received_at = self._clock.now_ms()
+        request_id = f"{self._id_prefix}{next(self._ids):x}"
+        method: str = scope["method"]
+        flow = _Flow(method, scope["path"])
+        try:
+            answer = await self._handle(scope, receive, flow, request_id, received_at)
+        except _ClientGone:
+            return
+        except Exception as exc:
+            answer = flow.refuse(from_exception(exc, request_id), "gateway.internal")
+        status, headers, body = answer
+        headers.append((b"content-length", str(len(body)).encode("ascii")))
+        headers.append((b"x-mg-request-id", request_id.encode("ascii")))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self._observe(flow, request_id, received_at, status, started)
+
+    def _observe(
+        self, flow: _Flow, request_id: str, received_at: int, status: int, started: float
+    ) -> None:
+        bot = flow.bot
+        record = RequestRecord(
+            request_id=request_id,
+            received_at_ms=received_at,
+            method=flow.method,
+            path=flow.path,
+            route=flow.route,
+            bot=bot.name if bot else None,
+            account=bot.account if bot else None,
+            status=status,
+            code=flow.code,
+            rule=flow.rule,
+            fate=flow.fate,
+            params=flow.params,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+        try:
+            self._observer.observe(record)
+        except Exception as exc:
+            _log.error("observer failed for %s: %s", request_id, type(exc).__name__)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, flow: _Flow, request_id: str, received_at: int
+    ) -> Answer:
+        method = flow.method
+        path = check_path(scope.get("raw_path") or scope["path"].encode("latin-1"))
+        if path is None:
+            return flow.refuse(BAD_PATH, "route.bad_path")
+        flow.path = path
+        route = classify(method, path)
+        flow.route = route
+        base = self._bases.get(route.prefix)
+        if base is None:
+            return flow.refuse(NO_ROUTE, "route.unknown_prefix")
+        api_key, body = await self._read(scope, receive)
+        if body is None:
+            return flow.refuse(PAYLOAD_TOO_LARGE, "request.body_too_large")
+        query: bytes = scope["query_string"]
+        if route.kind == "other" and b"signature=" not in query and b"signature=" not in body:
+            # Public: no key of ours is attached and the bot's key is not forwarded.
+            try:
+                text = query.decode("ascii")
+            except UnicodeDecodeError:
+                return flow.refuse(ILLEGAL_CHARS, "request.params")
+            out = raw_request(method, base, path, text, body, None)
+            return await self._forward(out, flow, retry=method == "GET")
+
+        bot = self._auth.identify(api_key)
+        if isinstance(bot, BinanceError):
+            return flow.refuse(bot, "auth.api_key")
+        flow.bot = bot
+        if route.kind == "api_key":
+            return await self._key_only(flow, bot, base, query, body)
+        return await self._signed(flow, route, bot, base, query, body, request_id, received_at)
+
+    async def _key_only(
+        self, flow: _Flow, bot: Bot, base: str, query: bytes, body: bytes
+    ) -> Answer:
+        """API-key-only endpoints (listenKey): the bot's key checked, the account's sent."""
+        if not bot.may_call(flow.method, flow.path):
+            return flow.refuse(NOT_ALLOWED, "bot.allow_endpoints")
+        account = self._accounts[bot.account]
+        out = raw_request(flow.method, base, flow.path, query.decode("latin-1"), body, account)
+        if not out.url.isascii():
+            return flow.refuse(ILLEGAL_CHARS, "request.params")
+        return await self._forward(out, flow, retry=flow.method == "GET")
+
+    async def _signed(
+        self,
+        flow: _Flow,
+        route: Route,
+        bot: Bot,
+        base: str,
+        query: bytes,
+        body: bytes,
+        request_id: str,
+        received_at: int,
+    ) -> Answer:
+        method = flow.method
+        params = parse_params(method, query, body)
+        if isinstance(params, BinanceError):
+            return flow.refuse(params, "request.params")
+        flow.params = params
+        error = await self._auth.verify(bot, params, self._clock.now_ms())
+        if error is not None:
+            return flow.refuse(error, _auth_rule(error))
+        if not bot.may_call(method, flow.path):
+            return flow.refuse(NOT_ALLOWED, "bot.allow_endpoints")
+        if route.kind == "money_out" and not bot.allow_money_out:
+            return flow.refuse(MONEY_OUT_REFUSED, "route.money_out")
+        account = self._accounts[bot.account]
+        if route.kind == "order":
+            return await self._order(
+                flow, route, bot, account, base, params, request_id, received_at
+            )
+        out = resigned_request(method, base, flow.path, params, account, self._clock.now_ms())
+        return await self._forward(out, flow, retry=method == "GET")
+
+    async def _order(
+        self,
+        flow: _Flow,
+        route: Route,
+        bot: Bot,
+        account: Account,
+        base: str,
+        params: Params,
+        request_id: str,
+        received_at: int,
+    ) -> Answer:
+        ctx = OrderContext(
+            request_id, bot, bot.account, flow.method, flow.path, route, params, received_at
+        )
+        decision = await self._hook.decide(ctx)
+        if not isinstance(decision, Accept):
+            return flow.refuse(decision.error, f"gate.{decision.rule}", decision.headers)
+        out = resigned_request(flow.method, base, flow.path, params, account, self._clock.now_ms())
+        answer = await self._forward(out, flow, retry=False)
+        try:
+            await self._hook.settle(ctx, decision, Outcome(flow.fate, answer[0], answer[2]))
+        except Exception as exc:
+            # The order went (or may have gone) upstream: the bot still gets its answer.
+            from_exception(exc, request_id)
+        return answer
+
+    async def _forward(self, out: Outbound, flow: _Flow, *, retry: bool) -> Answer:
+        try:
+            resp = await send_upstream(self._upstream, out, retry_once=retry)
+        except UpstreamError as exc:
+            may_execute = out.method != "GET"
+            error = from_upstream_error(exc, may_execute=may_execute)
+            flow.code = error.code
+            flow.rule = "upstream.error"
+            if isinstance(exc, UpstreamUnreachable):
+                flow.fate = "not_sent"
+                _log.warning(
+                    "%s %s: upstream unreachable (%s); not sent", out.method, flow.path, exc
+                )
+            elif may_execute:
+                flow.fate = "unknown"
+                _log.warning(
+                    "%s %s: %s: %s; the request may have executed upstream, its fate is "
+                    "UNKNOWN (answered %d to the bot)",
+                    out.method,
+                    flow.path,
+                    type(exc).__name__,
+                    exc,
+                    error.code,
+                )
+            else:
+                flow.fate = "unknown"
+                _log.warning("%s %s: %s: %s", out.method, flow.path, type(exc).__name__, exc)
+            return error_answer(error)
+        flow.fate = "answered"
+        return resp.status, list(resp.headers), resp.body
+
+    async def _read(self, scope: Scope, receive: Receive) -> tuple[bytes | None, bytes | None]:
+        """(X-MBX-APIKEY value, body); body None when it is over the limit."""
+        api_key: bytes | None = None
+        declared = 0
+        for name, value in scope["headers"]:
+            if name == b"x-mbx-apikey":
+                api_key = value
+            elif name == b"content-length":
+                declared = int(value) if value.isdigit() else 0
+        if declared > self._max_body:
+            return api_key, None
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body"):
+            return api_key, body if len(body) <= self._max_body else None
+        chunks = [body]
+        size = len(body)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                return api_key, None
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return api_key, b"".join(chunks)
+
+
+def _auth_rule(error: BinanceError) -> str:
+    if error is REPLAYED:
+        return "auth.replay"
+    if error is THROTTLED:
+        return "auth.replay_cache_full"
+    return _AUTH_RULES.get(error.code, "auth")
