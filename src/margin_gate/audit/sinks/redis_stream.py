@@ -1,0 +1,194 @@
+"""The Redis stream sink: a bounded in-memory queue drained by one task in pipelined XADDs.
+
+`put` never blocks and never drops: a line goes to the queue, or, once the queue is full, to the
+spill file, and then every later line goes to the spill too until the drain has replayed it, so
+the stream receives each writer's records in chain order. Each stream entry has one field,
+`record`, holding the JSONL line exactly as the file has it.
+
+States: `up` (the last round trip worked) and `spilling` (lines are waiting in the spill file).
+The stream is healthy when it is up and not spilling; `AuditLog.accepting_risk` reads that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from margin_gate.audit.sinks.spill import Spill
+from margin_gate.tasks import spawn
+
+__all__ = ["StreamSink"]
+
+_log = logging.getLogger("margin_gate.audit")
+_BACKOFF_MIN = 0.05
+_BACKOFF_MAX = 1.0
+_FIELD = "record"
+
+
+class StreamSink:
+    """Queue + drain task for one Redis stream, with the spill file as overflow."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        spill: Spill,
+        *,
+        stream: str,
+        maxlen: int | None,
+        queue_max: int,
+        batch_max: int,
+        timeout_s: float,
+        heartbeat_s: float,
+    ) -> None:
+        self._redis = redis
+        self._spill = spill
+        self._stream = stream
+        self._maxlen = maxlen
+        self._queue_max = queue_max
+        self._batch_max = batch_max
+        self._timeout = timeout_s
+        self._heartbeat = heartbeat_s
+        self._queue: deque[bytes] = deque()
+        self._inflight: list[bytes] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._backoff = _BACKOFF_MIN
+        self.up = True
+        self.spilling = False
+        self.spill_failed = False  # a spill append failed: that line is missing from the stream
+        self.sent = 0
+        self.spilled = 0
+        self.replayed = 0
+        self.errors = 0
+
+    @property
+    def depth(self) -> int:
+        """Lines held in memory (queued or in the batch being sent)."""
+        return len(self._queue) + len(self._inflight)
+
+    @property
+    def healthy(self) -> bool:
+        return self.up and not self.spilling and not self.spill_failed
+
+    async def start(self) -> None:
+        self.spilling = self._spill.pending  # a previous process left lines to replay
+        await self._ping()
+        self._task = spawn(self._run(), name=f"audit-stream:{self._stream}")
+
+    # -- hot path
+
+    def put(self, line: bytes) -> None:
+        if not self.spilling:
+            if len(self._queue) + len(self._inflight) < self._queue_max:
+                self._queue.append(line)
+                self._wake.set()
+                return
+            self.spilling = True
+            _log.warning("audit stream queue full; spilling to %s", self._spill.path)
+        try:
+            self._spill.append(line)
+        except OSError:
+            self.errors += 1
+            self.spill_failed = True
+            _log.exception("audit spill append failed: a record is missing from the stream")
+            return
+        self.spill_failed = False
+        self.spilled += 1
+        self._wake.set()
+
+    # -- drain task
+
+    async def _run(self) -> None:
+        while True:
+            if self._inflight or self._queue:
+                if not self._inflight:
+                    n = min(len(self._queue), self._batch_max)
+                    self._inflight = [self._queue.popleft() for _ in range(n)]
+                if await self._send(self._inflight):
+                    self._inflight = []
+            elif self.spilling:
+                await self._replay()
+            elif self._stopping:
+                return
+            else:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._heartbeat)
+                except TimeoutError:
+                    await self._ping()
+
+    async def _replay(self) -> None:
+        offset, end = self._spill.window()
+        if offset >= end:
+            self.spilling = False  # caught up; checked with no await since the window
+            self._spill.advance(end)
+            _log.info("audit stream caught up with the spill file")
+            return
+        lines, after = await asyncio.to_thread(self._spill.read, offset, end, self._batch_max)
+        if await self._send(lines):
+            self._spill.advance(after)
+            self.replayed += len(lines)
+
+    async def _send(self, lines: list[bytes]) -> bool:
+        pipe = self._redis.pipeline(transaction=False)
+        for line in lines:
+            pipe.xadd(self._stream, {_FIELD: line}, maxlen=self._maxlen, approximate=True)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            await self._failed(exc)
+            return False
+        self._recovered()
+        self.sent += len(lines)
+        return True
+
+    async def _ping(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            await self._failed(exc, backoff=False)
+            return
+        self._recovered()
+
+    async def _failed(self, exc: BaseException, *, backoff: bool = True) -> None:
+        self.errors += 1
+        if self.up:
+            _log.warning("audit stream %s is down: %r", self._stream, exc)
+        self.up = False
+        if backoff:
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
+
+    def _recovered(self) -> None:
+        if not self.up:
+            _log.info("audit stream %s is up again", self._stream)
+        self.up = True
+        self._backoff = _BACKOFF_MIN
+
+    # -- shutdown
+
+    async def stop(self, timeout: float) -> bool:
+        """Deliver what is pending within `timeout`; what is left moves to the spill file for
+        the next process to replay. True if everything reached the stream."""
+        self._stopping = True
+        self._wake.set()
+        task = self._task
+        if task is not None:
+            done, _ = await asyncio.wait([task], timeout=timeout)
+            if not done:
+                task.cancel()
+                await asyncio.wait([task], timeout=1.0)
+        left = [*self._inflight, *self._queue]
+        self._inflight, self._queue = [], deque()
+        if left:
+            self._spill.prepend(left)
+            self.spilled += len(left)
+            _log.warning("audit stream: %d records left in %s", len(left), self._spill.path)
+        return not left and not self._spill.pending
