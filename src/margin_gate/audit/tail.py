@@ -33,15 +33,22 @@ def _never() -> bool:
 def follow_files(
     path: Path, keep: Keep, *, backlog: int = 10, poll: float = 0.2, stop: Stop = _never
 ) -> Iterator[bytes]:
+    """Lines from now on: where each file ends is taken at the call, not at the first next()."""
     files = audit_files(path)
     offsets = {p: p.stat().st_size for p in files}
+    recent: deque[bytes] = deque(maxlen=max(backlog, 0))
     if files and backlog > 0:
         newest = max(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
-        last: deque[bytes] = deque(maxlen=backlog)
         for e in iter_file(newest):
-            if not e.torn and keep(e.raw):
-                last.append(e.raw)
-        yield from last
+            if not e.torn and e.raw and keep(e.raw) and len(e.raw) <= offsets[newest]:
+                recent.append(e.raw)
+    return _follow(path, keep, list(recent), offsets, poll, stop)
+
+
+def _follow(
+    path: Path, keep: Keep, backlog: list[bytes], offsets: dict[Path, int], poll: float, stop: Stop
+) -> Iterator[bytes]:
+    yield from backlog
     partial: dict[Path, bytes] = {}
     while not stop():
         for p in audit_files(path):

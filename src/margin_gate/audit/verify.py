@@ -76,20 +76,28 @@ class _Gap:
         self.where, self.ordinal, self.seq_after = where, ordinal, seq_after
 
 
+class _Seen(NamedTuple):
+    hash: str
+    where: str
+    prev: object
+    ordinal: int
+
+
 class _Writer:
     def __init__(self, summary: WriterSummary) -> None:
         self.summary = summary
         self.max_seq = 0
-        self.hashes: dict[int, tuple[str, str, object]] = {}  # seq -> (hash, where, prev)
+        self.hashes: dict[int, _Seen] = {}  # the last _WINDOW seqs
         self.order: deque[int] = deque()
         self.gaps: list[_Gap] = []
+        self.twins: dict[int, tuple[_Seen, _Seen]] = {}  # seq stored twice: (earlier, later)
 
-    def remember(self, seq: int, digest: str, where: str, prev: object) -> None:
+    def remember(self, seq: int, seen: _Seen) -> None:
         if seq not in self.hashes:
             self.order.append(seq)
             if len(self.order) > _WINDOW:
                 self.hashes.pop(self.order.popleft(), None)
-        self.hashes[seq] = (digest, where, prev)
+        self.hashes[seq] = seen
 
     def fill(self, seq: int) -> _Gap | None:
         """Take `seq` out of the open gaps; the gap it was in, if any."""
@@ -150,7 +158,7 @@ class _Verifier:
             st.gaps.append(_Gap(st.max_seq + 1, q - 1, e.where, i, q))
         elif not self.backwards(st, q, p, digest, e, i):
             return  # an exact duplicate: not counted again
-        st.remember(q, digest, e.where, p)
+        st.remember(q, _Seen(digest, e.where, p, i))
         st.max_seq = max(st.max_seq, q)
         s = st.summary
         s.records += 1
@@ -168,13 +176,27 @@ class _Verifier:
             st.gaps.append(_Gap(1, q - 1, e.where, i, q))
 
     def link(self, st: _Writer, q: int, p: object, e: Entry, i: int) -> None:
+        twins = st.twins.pop(q - 1, None)
+        if twins is not None:  # the successor tells which of the two is in the chain
+            earlier, later = twins
+            fake = earlier if p == later.hash else later
+            self.report.problems.append(
+                Finding(
+                    "inserted",
+                    fake.where,
+                    f"seq {q - 1} is stored twice and this one is not in the chain "
+                    f"(seq {q} at {e.where} follows the other)",
+                    fake.ordinal,
+                )
+            )
+            return
         known = st.hashes.get(q - 1)
-        if known is not None and p != known[0]:
+        if known is not None and p != known.hash:
             self.problem(
                 "inserted",
                 e,
                 i,
-                f"seq {q}: prev is not the hash of seq {q - 1} at {known[1]} "
+                f"seq {q}: prev is not the hash of seq {q - 1} at {known.where} "
                 "(this record was inserted, or that one replaced)",
             )
 
@@ -192,25 +214,38 @@ class _Verifier:
             )
             self.link(st, q, p, e, i)
             after = st.hashes.get(q + 1)  # the record stored before this one: link it now
-            if after is not None and after[2] != digest:
-                self.problem("inserted", e, i, f"seq {q + 1} at {after[1]}: prev is not this hash")
+            if after is not None and after.prev != digest:
+                self.problem(
+                    "inserted", e, i, f"seq {q + 1} at {after.where}: prev is not this hash"
+                )
             return True
         seen = st.hashes.get(q)
-        if seen is not None and seen[0] == digest:
+        if seen is not None and seen.hash == digest:
             if self.allow_duplicates:
-                self.warn("duplicate", e, i, f"seq {q} again (first at {seen[1]})")
+                self.warn("duplicate", e, i, f"seq {q} again (first at {seen.where})")
             else:
-                self.problem("inserted", e, i, f"seq {q}: a copy of {seen[1]}")
+                self.problem("inserted", e, i, f"seq {q}: a copy of {seen.where}")
             return False
         if q < st.summary.first_seq:
             self.problem("reordered", e, i, f"seq {q} comes after seq {st.summary.first_seq}")
+        elif seen is not None and q == st.max_seq:
+            st.twins[q] = (seen, _Seen(digest, e.where, p, i))  # judged by the successor
         else:
-            at = f" at {seen[1]}" if seen else ""
-            self.problem("inserted", e, i, f"seq {q} appears twice (also{at or ' earlier'})")
+            at = f"at {seen.where}" if seen else "earlier"
+            self.problem("inserted", e, i, f"seq {q} appears twice (also {at})")
         return True
 
     def finish(self) -> Report:
         for st in self.writers.values():
+            for q, (earlier, later) in st.twins.items():
+                self.report.problems.append(
+                    Finding(
+                        "inserted",
+                        later.where,
+                        f"seq {q} appears twice (also at {earlier.where})",
+                        later.ordinal,
+                    )
+                )
             for gap in st.gaps:
                 seqs = f"seq {gap.lo}" if gap.lo == gap.hi else f"seq {gap.lo}..{gap.hi}"
                 self.report.problems.append(

@@ -1,0 +1,1 @@
+"""Unit tests of margin_gate.audit."""
