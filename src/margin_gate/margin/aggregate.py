@@ -1,0 +1,146 @@
+"""The mutable pieces of `AccountRisk`: per-symbol and per-asset state, and USD totals.
+
+Each asset keeps its inputs in asset units — balance-part equity, Σ futures uPnL, UM / CM /
+loan MM, and the summed deltas of its pending-order groups — plus its USD terms (E·P,
+haircut, UM·P, CM·P, loan·P, binance-pm.md §1.1) with and without pending orders. Totals are
+patched `total − old term + new term`, so a change costs O(1) whatever the account size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from decimal import Decimal
+
+from margin_gate.margin.brackets import BracketTable
+from margin_gate.margin.decimals import ZERO
+from margin_gate.margin.model import Balance
+from margin_gate.margin.model import CollateralRate
+from margin_gate.margin.model import Instrument
+from margin_gate.margin.model import Position
+from margin_gate.margin.model import PositionSide
+from margin_gate.margin.unimmr import ZERO_TERMS
+from margin_gate.margin.unimmr import Terms
+from margin_gate.margin.unimmr import loan_maint_margin
+from margin_gate.margin.unimmr import wallet_equity
+
+__all__ = ["AssetState", "SymbolState", "Totals", "accumulate", "add_into"]
+
+
+class SymbolState:
+    """A futures symbol's positions, mark, uPnL and MM (margin asset units)."""
+
+    __slots__ = ("instrument", "mark", "mm", "pnl", "positions", "table")
+
+    def __init__(self, instrument: Instrument, table: BracketTable, mark: Decimal) -> None:
+        self.instrument = instrument
+        self.table = table
+        self.mark = mark
+        self.positions: dict[PositionSide, Position] = {}
+        self.pnl = ZERO
+        self.mm = ZERO
+
+
+class AssetState:
+    """One asset's inputs (asset units) and its USD terms with and without pending orders."""
+
+    __slots__ = (
+        "balance",
+        "cm_mm",
+        "loan_mm",
+        "n_pending",
+        "n_symbols",
+        "name",
+        "pending",
+        "pnl",
+        "rate",
+        "terms",
+        "terms_p",
+        "um_mm",
+        "wallet",
+    )
+
+    def __init__(self, name: str, rate: CollateralRate) -> None:
+        self.name = name
+        self.rate = rate
+        self.balance = Balance(name)
+        self.wallet = ZERO  # wallet_equity(balance)
+        self.loan_mm = ZERO
+        self.pnl = ZERO  # Σ uPnL of futures symbols margined in this asset
+        self.um_mm = ZERO
+        self.cm_mm = ZERO
+        self.n_symbols = 0  # futures symbols with a position margined here
+        self.pending: list[Decimal] = [ZERO, ZERO, ZERO, ZERO]  # Σ pending group deltas
+        self.n_pending = 0  # pending group effects with a delta on this asset
+        self.terms: Terms = ZERO_TERMS
+        self.terms_p: Terms = ZERO_TERMS
+
+    def set_balance(self, balance: Balance, loan_rate: Decimal, with_interest: bool) -> None:
+        self.balance = balance
+        self.wallet = wallet_equity(balance)
+        self.loan_mm = loan_maint_margin(balance, loan_rate, with_interest)
+
+    def add_futures(self, market: str, d_pnl: Decimal, d_mm: Decimal) -> None:
+        self.pnl += d_pnl
+        if market == "UM":
+            self.um_mm += d_mm
+        else:
+            self.cm_mm += d_mm
+
+    def count_symbol(self, step: int) -> None:
+        """A symbol gained (+1) or lost (−1) its last position; at zero symbols the sums
+        snap to an exact zero, so rounding residue never outlives the positions."""
+        self.n_symbols += step
+        if self.n_symbols == 0:
+            self.pnl = self.um_mm = self.cm_mm = ZERO
+
+    def add_pending(self, delta: Iterable[Decimal], sign: int) -> None:
+        add_into(self.pending, delta, sign)
+        self.n_pending += sign
+        if self.n_pending == 0:
+            self.pending = [ZERO, ZERO, ZERO, ZERO]
+
+    def inputs(self, with_pending: bool, extra: list[Decimal] | None = None) -> list[Decimal]:
+        """(E, umMM, cmMM, loanMM) in asset units, optionally + pending deltas + `extra`."""
+        v = [self.wallet + self.pnl, self.um_mm, self.cm_mm, self.loan_mm]
+        if with_pending:
+            add_into(v, self.pending, 1)
+        if extra is not None:
+            add_into(v, extra, 1)
+        return v
+
+
+class Totals:
+    """Σ of the assets' USD terms: (equity, adjusted equity, UM MM, CM MM, loan MM)."""
+
+    __slots__ = ("_mm_assets", "values")
+
+    def __init__(self) -> None:
+        self.values: list[Decimal] = list(ZERO_TERMS)
+        self._mm_assets: set[str] = set()
+
+    def patch(self, name: str, old: Terms, new: Terms) -> None:
+        """`total − old term + new term`; MM snaps to exact zero once no asset has any."""
+        v = self.values
+        for i in range(5):
+            v[i] += new[i] - old[i]
+        if new[2] or new[3] or new[4]:
+            self._mm_assets.add(name)
+        else:
+            self._mm_assets.discard(name)
+            if not self._mm_assets:
+                v[2] = v[3] = v[4] = ZERO
+
+
+def add_into(target: list[Decimal], delta: Iterable[Decimal], sign: int) -> None:
+    """target += sign × delta, element-wise."""
+    for i, d in enumerate(delta):
+        target[i] += d if sign > 0 else -d
+
+
+def accumulate(
+    acc: dict[str, list[Decimal]], deltas: Mapping[str, tuple[Decimal, ...]], sign: int
+) -> None:
+    """Add sign × each asset's delta into `acc` (asset → 4 sums)."""
+    for name, d in deltas.items():
+        add_into(acc.setdefault(name, [ZERO, ZERO, ZERO, ZERO]), d, sign)

@@ -1,0 +1,162 @@
+"""What a sequence of legs on one symbol (or one loaned asset) does to the account.
+
+A *group* is everything one set of legs can touch: a futures symbol (its positions and its
+margin asset), a margin pair (its base and quote balances) or a loaned asset. `group_effect`
+fills the legs in order on a copy of the group's state and returns per-asset deltas of equity
+and maintenance margin in asset units, so running totals can be patched: `new_total =
+old_total − old contribution + new contribution` (design point 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from margin_gate.margin.brackets import BracketTable
+from margin_gate.margin.decimals import ZERO
+from margin_gate.margin.fills import apply_futures_leg
+from margin_gate.margin.fills import apply_loan_leg
+from margin_gate.margin.fills import apply_margin_leg
+from margin_gate.margin.fills import effective_slippage
+from margin_gate.margin.legs import GroupKey
+from margin_gate.margin.legs import Leg
+from margin_gate.margin.legs import LoanLeg
+from margin_gate.margin.legs import OrderLeg
+from margin_gate.margin.model import Balance
+from margin_gate.margin.model import Instrument
+from margin_gate.margin.model import Position
+from margin_gate.margin.model import PositionSide
+from margin_gate.margin.settings import ProjectionSettings
+from margin_gate.margin.unimmr import loan_maint_margin
+from margin_gate.margin.unimmr import symbol_pnl_and_mm
+from margin_gate.margin.unimmr import wallet_equity
+
+__all__ = ["EMPTY", "Delta", "Effect", "FuturesState", "RiskView", "group_effect"]
+
+# (equity, um_mm, cm_mm, loan_mm) change of one asset, in that asset's units
+Delta = tuple[Decimal, Decimal, Decimal, Decimal]
+
+
+class FuturesState(Protocol):
+    """A futures symbol as the aggregate holds it."""
+
+    instrument: Instrument
+    table: BracketTable
+    mark: Decimal
+    positions: dict[PositionSide, Position]
+    pnl: Decimal  # Σ uPnL, margin asset
+    mm: Decimal  # maintenance margin, margin asset
+
+
+class RiskView(Protocol):
+    """The read side of `AccountRisk` that effects need (avoids an import cycle)."""
+
+    @property
+    def settings(self) -> ProjectionSettings: ...
+
+    def instrument(self, key: GroupKey) -> Instrument: ...
+
+    def futures_state(self, symbol: str) -> FuturesState: ...
+
+    def balance(self, asset: str) -> Balance: ...
+
+    def index_price(self, asset: str) -> Decimal: ...
+
+    def loan_rate(self, asset: str) -> Decimal: ...
+
+    def fee_rate(self, key: GroupKey) -> Decimal: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """Per-asset deltas of one group's legs, and the state they leave behind.
+
+    `score` = ΔE_usd − b × ΔMM_usd (b = `pending_buffer`): lower is worse (design point 5).
+    `positions`: the futures symbol's positions after; `balances`: margin/loan balances after;
+    `wallet`: futures realized PnL − fees booked to the margin asset's UM or CM wallet.
+    """
+
+    deltas: Mapping[str, Delta]
+    score: Decimal
+    positions: tuple[Position, ...] = ()
+    balances: tuple[Balance, ...] = ()
+    wallet: Decimal = ZERO
+    wallet_field: str = "um_wallet"
+
+
+EMPTY = Effect({}, ZERO)
+
+
+def group_effect(view: RiskView, key: GroupKey, legs: Sequence[Leg]) -> Effect:
+    """Fill `legs` in order on a copy of group `key`'s state; `EMPTY` when there are none."""
+    if not legs:
+        return EMPTY
+    if key[0] == "LOAN":
+        return _balances_effect(view, None, [key[1]], legs)
+    if key[0] == "MARGIN":
+        instrument = view.instrument(key)
+        return _balances_effect(
+            view, instrument, [instrument.base_asset, instrument.quote_asset], legs
+        )
+    return _futures_effect(view, key, legs)
+
+
+def _futures_effect(view: RiskView, key: GroupKey, legs: Sequence[Leg]) -> Effect:
+    state = view.futures_state(key[1])
+    instrument = state.instrument
+    settings = view.settings
+    fee = view.fee_rate(key)
+    positions = dict(state.positions)
+    wallet = ZERO
+    for leg in legs:
+        assert isinstance(leg, OrderLeg)
+        slip = effective_slippage(leg.side == "BUY", settings.market_slippage, instrument)
+        wallet += apply_futures_leg(positions, leg, instrument, state.mark, slip, fee)
+    pnl, mm = symbol_pnl_and_mm(instrument, positions.values(), state.mark, state.table, settings)
+    d_e = wallet + pnl - state.pnl
+    d_mm = mm - state.mm
+    asset = instrument.margin_asset
+    um = instrument.market == "UM"
+    delta: Delta = (d_e, d_mm, ZERO, ZERO) if um else (d_e, ZERO, d_mm, ZERO)
+    score = (d_e - settings.pending_buffer * d_mm) * view.index_price(asset)
+    return Effect(
+        {asset: delta},
+        score,
+        tuple(positions.values()),
+        wallet=wallet,
+        wallet_field="um_wallet" if um else "cm_wallet",
+    )
+
+
+def _balances_effect(
+    view: RiskView, instrument: Instrument | None, assets: list[str], legs: Sequence[Leg]
+) -> Effect:
+    settings = view.settings
+    before = {a: view.balance(a) for a in assets}
+    after = dict(before)
+    reference = fee = ZERO
+    if instrument is not None:
+        reference = view.index_price(assets[0]) / view.index_price(assets[1])
+        fee = view.fee_rate(instrument.key)
+    for leg in legs:
+        if isinstance(leg, LoanLeg):
+            apply_loan_leg(after, leg)
+            continue
+        assert instrument is not None
+        slip = effective_slippage(leg.side == "BUY", settings.market_slippage, instrument)
+        apply_margin_leg(after, leg, instrument, reference, slip, fee)
+    deltas: dict[str, Delta] = {}
+    score = ZERO
+    interest = settings.loan_mm_includes_interest
+    for a in assets:
+        rate = view.loan_rate(a)
+        d_e = wallet_equity(after[a]) - wallet_equity(before[a])
+        d_loan = loan_maint_margin(after[a], rate, interest) - loan_maint_margin(
+            before[a], rate, interest
+        )
+        deltas[a] = (d_e, ZERO, ZERO, d_loan)
+        score += (d_e - settings.pending_buffer * d_loan) * view.index_price(a)
+    return Effect(deltas, score, balances=tuple(after[a] for a in assets))

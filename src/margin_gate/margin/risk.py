@@ -1,0 +1,458 @@
+"""`AccountRisk`: the uniMMR aggregate of one account, kept as running totals.
+
+Built once per snapshot in O(positions + open orders); afterwards every change touches only
+its own symbol and assets (design point 3):
+- per futures symbol: positions, mark, uPnL and MM in the margin asset;
+- per asset: balance-part equity, Σ uPnL, UM/CM/loan MM, the pending-order deltas, and the
+  asset's USD terms with and without pending orders;
+- totals: Σ of the per-asset USD terms, patched as `total − old term + new term`.
+Pending orders (resting and in-flight) live in a `PendingBook`; each group's worst-side
+effect is cached and recomputed when its legs, its symbol's position or mark, or (for margin
+pairs and loans) its assets' balances or index prices change.
+
+Mutable by design (the live-state layer calls the `update_*` methods on every stream event);
+still pure: no I/O, no clock. Every public method runs under the engine's decimal context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import cast
+
+from margin_gate.margin.aggregate import AssetState
+from margin_gate.margin.aggregate import SymbolState
+from margin_gate.margin.aggregate import Totals
+from margin_gate.margin.aggregate import accumulate
+from margin_gate.margin.brackets import BracketTable
+from margin_gate.margin.decimals import ZERO
+from margin_gate.margin.decimals import engine_context
+from margin_gate.margin.effects import EMPTY
+from margin_gate.margin.effects import Effect
+from margin_gate.margin.legs import GroupKey
+from margin_gate.margin.legs import Leg
+from margin_gate.margin.model import AccountSnapshot
+from margin_gate.margin.model import Balance
+from margin_gate.margin.model import CollateralRate
+from margin_gate.margin.model import Instrument
+from margin_gate.margin.model import Position
+from margin_gate.margin.model import PositionSide
+from margin_gate.margin.model import SnapshotError
+from margin_gate.margin.model import SymbolKey
+from margin_gate.margin.pending import OrderRef
+from margin_gate.margin.pending import PendingBook
+from margin_gate.margin.pending import PendingOrder
+from margin_gate.margin.pending import pending_from_open_order
+from margin_gate.margin.pending import worst_effect
+from margin_gate.margin.settings import ProjectionSettings
+from margin_gate.margin.unimmr import ZERO_TERMS
+from margin_gate.margin.unimmr import AssetRow
+from margin_gate.margin.unimmr import Breakdown
+from margin_gate.margin.unimmr import Terms
+from margin_gate.margin.unimmr import asset_terms
+from margin_gate.margin.unimmr import symbol_pnl_and_mm
+from margin_gate.margin.unimmr import uni_mmr
+
+__all__ = ["AccountRisk"]
+
+NO_PRICE = "no index price for asset {asset}"
+NO_MARK = "no mark price for {symbol}"
+NO_BRACKETS = "no brackets for {symbol}"
+NO_INSTRUMENT = "no instrument for {key}"
+DUPLICATE = "snapshot lists {what} {key} twice"
+
+
+class AccountRisk:
+    """Running uniMMR totals of one account plus its pending orders (see module doc)."""
+
+    __slots__ = (
+        "_assets",
+        "_balance_groups",
+        "_book",
+        "_effects",
+        "_marks",
+        "_open_loss",
+        "_prices",
+        "_settings",
+        "_snapshot",
+        "_symbols",
+        "_tables",
+        "_totals",
+        "_totals_p",
+    )
+
+    def __init__(self, snapshot: AccountSnapshot, settings: ProjectionSettings) -> None:
+        """Use `from_snapshot`; this only sets up empty state."""
+        self._snapshot = snapshot
+        self._settings = settings
+        self._marks = dict(snapshot.mark_prices)
+        self._prices = dict(snapshot.index_prices)
+        self._tables: dict[str, BracketTable] = {}
+        self._symbols: dict[str, SymbolState] = {}
+        self._assets: dict[str, AssetState] = {}
+        self._open_loss = abs(snapshot.open_loss_usd)
+        self._totals = Totals()  # without pending orders
+        self._totals_p = Totals()  # with the pending orders' worst side
+        self._book = PendingBook()
+        self._effects: dict[GroupKey, Effect] = {}
+        self._balance_groups: dict[str, set[GroupKey]] = {}  # asset → margin/loan groups
+
+    # -- BUILD --
+
+    @classmethod
+    @engine_context
+    def from_snapshot(
+        cls, snapshot: AccountSnapshot, settings: ProjectionSettings | None = None
+    ) -> AccountRisk:
+        """Aggregate `snapshot` in O(positions + open orders). Sums run in sorted key order,
+        so the result does not depend on the order of balances, positions or orders.
+        Raises SnapshotError when a needed price, bracket table or instrument is missing."""
+        risk = cls(snapshot, settings or ProjectionSettings())
+        risk._load()
+        return risk
+
+    def _load(self) -> None:
+        snap = self._snapshot
+        for b in sorted(snap.balances, key=lambda b: b.asset):
+            if b.asset in self._assets:
+                raise SnapshotError(DUPLICATE.format(what="balance", key=b.asset))
+            self._set_balance(self._asset(b.asset), b)
+        by_symbol: dict[str, dict[PositionSide, Position]] = {}
+        for p in snap.positions:
+            legs = by_symbol.setdefault(p.symbol, {})
+            if p.position_side in legs:
+                raise SnapshotError(DUPLICATE.format(what="position", key=p.symbol))
+            if p.amount != ZERO:
+                legs[p.position_side] = p
+        for symbol in sorted(by_symbol):
+            if by_symbol[symbol]:
+                self._set_positions(self.futures_state(symbol), by_symbol[symbol], refresh=False)
+        if self._settings.include_resting_orders:
+            for order in sorted(map(pending_from_open_order, snap.open_orders), key=_key):
+                self._book.add(order)
+            self._commit({k: self._worst(k) for k in self._book.group_keys()}, refresh=False)
+        for name in sorted(self._assets):
+            self._refresh(self._assets[name])
+
+    # -- READ (also the `effects.RiskView` protocol) --
+
+    @property
+    def settings(self) -> ProjectionSettings:
+        return self._settings
+
+    @property
+    def snapshot(self) -> AccountSnapshot:
+        """The snapshot this aggregate was built from (static data; live values may differ)."""
+        return self._snapshot
+
+    @property
+    def pending(self) -> PendingBook:
+        """The pending orders; change them through `add_pending` / `remove_pending`."""
+        return self._book
+
+    def instrument(self, key: GroupKey) -> Instrument:
+        found = self._snapshot.instruments.get(cast(SymbolKey, key))
+        if found is None:
+            raise SnapshotError(NO_INSTRUMENT.format(key=key))
+        return found
+
+    def futures_state(self, symbol: str) -> SymbolState:
+        """The symbol's live state, or a fresh flat one (not stored) when it has no position."""
+        state = self._symbols.get(symbol)
+        if state is not None:
+            return state
+        key = ("UM", symbol) if ("UM", symbol) in self._snapshot.instruments else ("CM", symbol)
+        instrument = self.instrument(key)
+        if symbol not in self._marks:
+            raise SnapshotError(NO_MARK.format(symbol=symbol))
+        return SymbolState(instrument, self._table(symbol), self._marks[symbol])
+
+    def position(self, symbol: str, side: PositionSide) -> Position | None:
+        state = self._symbols.get(symbol)
+        return None if state is None else state.positions.get(side)
+
+    def positions(self) -> list[Position]:
+        return [p for s in sorted(self._symbols) for p in self._symbols[s].positions.values()]
+
+    def balance(self, asset: str) -> Balance:
+        found = self._assets.get(asset)
+        return Balance(asset) if found is None else found.balance
+
+    def mark_price(self, symbol: str) -> Decimal:
+        if symbol not in self._marks:
+            raise SnapshotError(NO_MARK.format(symbol=symbol))
+        return self._marks[symbol]
+
+    def index_price(self, asset: str) -> Decimal:
+        if asset not in self._prices:
+            raise SnapshotError(NO_PRICE.format(asset=asset))
+        return self._prices[asset]
+
+    def loan_rate(self, asset: str) -> Decimal:
+        return self._snapshot.loan_mm_rates.get(asset, self._settings.default_loan_mm_rate)
+
+    def fee_rate(self, key: GroupKey) -> Decimal:
+        found = self._snapshot.commissions.get(cast(SymbolKey, key))
+        if found is not None:
+            return found.taker
+        s = self._settings
+        return s.default_margin_taker_fee if key[0] == "MARGIN" else s.default_taker_fee
+
+    def pending_legs(self, key: GroupKey, exclude: str | None = None) -> list[Leg]:
+        return self._book.legs(key, exclude)
+
+    def pending_balance_legs(self, assets: Iterable[str], exclude: str | None = None) -> list[Leg]:
+        """Legs of pending margin and loan groups touching any of `assets`, each group once."""
+        keys: set[GroupKey] = set()
+        for name in assets:
+            keys |= self._balance_groups.get(name, set())
+        return [leg for key in sorted(keys) for leg in self._book.legs(key, exclude)]
+
+    def find_pending(self, ref: OrderRef) -> str | None:
+        return self._book.find(ref)
+
+    def cached_effect(self, key: GroupKey) -> Effect:
+        """The pending orders' current worst-side effect on group `key` (EMPTY if none)."""
+        return self._effects.get(key, EMPTY)
+
+    # -- TOTALS --
+
+    @engine_context
+    def uni_mmr(self, *, with_pending: bool = True) -> Decimal:
+        """Current uniMMR; with the pending orders' worst case by default."""
+        t = (self._totals_p if with_pending else self._totals).values
+        return uni_mmr(t[1] - self._open_loss, t[2] + t[3] + t[4])
+
+    @engine_context
+    def breakdown(self, *, with_pending: bool = False) -> Breakdown:
+        """Totals and a row per asset (O(assets)); without pending orders by default, which
+        is what the exchange itself reports (§1.7)."""
+        rows = [
+            self._row(a, a.inputs(with_pending), a.terms_p if with_pending else a.terms)
+            for a in (self._assets[n] for n in sorted(self._assets))
+        ]
+        t = (self._totals_p if with_pending else self._totals).values
+        return self.summarize(t, [r for r in rows if r is not None])
+
+    def summarize(self, totals: list[Decimal], rows: list[AssetRow]) -> Breakdown:
+        """A Breakdown from USD totals (E, adjusted, UM, CM, loan) and asset rows."""
+        adjusted = totals[1] - self._open_loss
+        mm = totals[2] + totals[3] + totals[4]
+        return Breakdown(
+            totals[0],
+            adjusted,
+            self._open_loss,
+            mm,
+            totals[2],
+            totals[3],
+            totals[4],
+            uni_mmr(adjusted, mm),
+            tuple(rows),
+        )
+
+    def evaluate(self, effects: Mapping[GroupKey, Effect]) -> tuple[list[Decimal], list[AssetRow]]:
+        """USD totals (with pending) after replacing each group's cached pending effect by
+        `effects[group]`, and rows for the touched assets. Touches only those assets."""
+        acc: dict[str, list[Decimal]] = {}
+        for key, effect in effects.items():
+            accumulate(acc, effect.deltas, 1)
+            accumulate(acc, self._effects.get(key, EMPTY).deltas, -1)
+        totals = list(self._totals_p.values)
+        rows = []
+        for name in sorted(acc):
+            a = self._assets.get(name) or AssetState(name, self._rate(name))
+            inputs = a.inputs(True, acc[name])
+            terms = self._terms(a.name, a.rate, inputs)
+            for i in range(5):
+                totals[i] += terms[i] - a.terms_p[i]
+            row = self._row(a, inputs, terms)
+            if row is not None:
+                rows.append(row)
+        return totals, rows
+
+    # -- UPDATES (each O(1) in other symbols and assets) --
+
+    @engine_context
+    def update_position(self, position: Position) -> None:
+        """A position changed (ACCOUNT_UPDATE); amount 0 removes it."""
+        state = self.futures_state(position.symbol)
+        legs = dict(state.positions)
+        if position.amount == ZERO:
+            legs.pop(position.position_side, None)
+        else:
+            legs[position.position_side] = position
+        self._set_positions(state, legs)
+
+    @engine_context
+    def update_mark_price(self, symbol: str, mark: Decimal) -> None:
+        """A mark price tick (markPriceUpdate)."""
+        self._marks[symbol] = mark
+        state = self._symbols.get(symbol)
+        if state is not None:
+            state.mark = mark
+            self._set_positions(state, state.positions)
+        elif (key := self._futures_group(symbol)) in self._effects:
+            self._regroup({key})
+
+    @engine_context
+    def update_balance(self, balance: Balance) -> None:
+        """One asset's balances changed (balanceUpdate, outboundAccountPosition, ...)."""
+        a = self._asset(balance.asset)
+        self._set_balance(a, balance)
+        self._regroup(self._balance_groups.get(balance.asset, set()))
+        self._refresh(a)
+
+    @engine_context
+    def update_index_price(self, asset: str, price: Decimal) -> None:
+        """An asset index price changed (USD per unit)."""
+        self._prices[asset] = price
+        self._regroup({k for k in self._balance_groups.get(asset, set()) if k[0] == "MARGIN"})
+        if asset in self._assets:
+            self._refresh(self._assets[asset])
+
+    def update_open_loss(self, open_loss_usd: Decimal) -> None:
+        """totalMarginOpenLoss (USD); counted as its absolute value (§1.3)."""
+        self._open_loss = abs(open_loss_usd)
+
+    @engine_context
+    def add_pending(self, order: PendingOrder) -> None:
+        """Count `order` (resting or in flight) from now on. SnapshotError leaves it out."""
+        keys = self._book.add(order)
+        try:
+            effects = {k: self._worst(k) for k in keys}
+        except Exception:
+            self._book.remove(order.key)
+            raise
+        self._commit(effects)
+
+    @engine_context
+    def remove_pending(self, key: str) -> None:
+        """Forget pending order `key` (filled, cancelled, rejected or confirmed)."""
+        self._regroup(self._book.remove(key))
+
+    # -- INTERNALS --
+
+    def _asset(self, name: str) -> AssetState:
+        a = self._assets.get(name)
+        if a is None:
+            a = self._assets[name] = AssetState(name, self._rate(name))
+        return a
+
+    def _rate(self, name: str) -> CollateralRate:
+        return self._snapshot.collateral_rates.get(name, self._settings.default_collateral_rate)
+
+    def _table(self, symbol: str) -> BracketTable:
+        table = self._tables.get(symbol)
+        if table is None:
+            if symbol not in self._snapshot.brackets:
+                raise SnapshotError(NO_BRACKETS.format(symbol=symbol))
+            table = self._tables[symbol] = BracketTable.of(symbol, self._snapshot.brackets[symbol])
+        return table
+
+    def _futures_group(self, symbol: str) -> GroupKey:
+        return ("UM", symbol) if ("UM", symbol) in self._snapshot.instruments else ("CM", symbol)
+
+    def _set_balance(self, a: AssetState, balance: Balance) -> None:
+        a.set_balance(balance, self.loan_rate(a.name), self._settings.loan_mm_includes_interest)
+
+    def _set_positions(
+        self, state: SymbolState, legs: dict[PositionSide, Position], refresh: bool = True
+    ) -> None:
+        """Replace a symbol's positions; patch its asset's sums; refresh pending and terms."""
+        legs = dict(sorted(legs.items()))  # fixed summation order (LONG, SHORT / BOTH)
+        instrument = state.instrument
+        symbol = instrument.symbol
+        if legs:
+            pnl, mm = symbol_pnl_and_mm(
+                instrument, legs.values(), state.mark, state.table, self._settings
+            )
+        else:
+            pnl = mm = ZERO
+        a = self._asset(instrument.margin_asset)
+        a.add_futures(instrument.market, pnl - state.pnl, mm - state.mm)
+        state.positions, state.pnl, state.mm = legs, pnl, mm
+        stored = symbol in self._symbols
+        if legs and not stored:
+            self._symbols[symbol] = state
+            a.count_symbol(1)
+        elif not legs and stored:
+            del self._symbols[symbol]
+            a.count_symbol(-1)
+        key = (instrument.market, symbol)
+        if key in self._effects:
+            self._regroup({key}, refresh=False)
+        if refresh:
+            self._refresh(a)
+
+    def _worst(self, key: GroupKey) -> Effect:
+        return worst_effect(self, key, self._book.legs(key))
+
+    def _regroup(self, keys: Iterable[GroupKey], refresh: bool = True) -> None:
+        self._commit({k: self._worst(k) for k in sorted(keys)}, refresh)
+
+    def _commit(self, effects: Mapping[GroupKey, Effect], refresh: bool = True) -> None:
+        """Swap in new cached group effects and patch the per-asset pending sums."""
+        touched: set[str] = set()
+        for key, effect in effects.items():
+            old = self._effects.pop(key, EMPTY)
+            for name, d in old.deltas.items():
+                self._asset(name).add_pending(d, -1)
+                touched.add(name)
+            for name, d in effect.deltas.items():
+                self._asset(name).add_pending(d, 1)
+                touched.add(name)
+            if effect is not EMPTY:
+                self._effects[key] = effect
+            self._index_group(key, has_legs=bool(self._book.legs(key)))
+        if refresh:
+            for name in sorted(touched):
+                self._refresh(self._assets[name])
+
+    def _index_group(self, key: GroupKey, has_legs: bool) -> None:
+        if key[0] not in ("MARGIN", "LOAN"):
+            return
+        if key[0] == "LOAN":
+            assets = [key[1]]
+        else:
+            i = self.instrument(key)
+            assets = [i.base_asset, i.quote_asset]
+        for name in assets:
+            groups = self._balance_groups.setdefault(name, set())
+            if has_legs:
+                groups.add(key)
+            else:
+                groups.discard(key)
+
+    def _terms(self, name: str, rate: CollateralRate, v: list[Decimal]) -> Terms:
+        if v[0] == ZERO and v[1] == ZERO and v[2] == ZERO and v[3] == ZERO:
+            return ZERO_TERMS
+        return asset_terms(v[0], v[1], v[2], v[3], self.index_price(name), rate, self._settings)
+
+    def _row(self, a: AssetState, v: list[Decimal], terms: Terms) -> AssetRow | None:
+        if terms is ZERO_TERMS:
+            return None
+        price = self._prices[a.name]
+        return AssetRow(
+            a.name,
+            v[0],
+            price,
+            terms[0],
+            terms[1],
+            v[1],
+            v[2],
+            v[3],
+            terms[2] + terms[3] + terms[4],
+        )
+
+    def _refresh(self, a: AssetState) -> None:
+        """Recompute asset `a`'s USD terms and patch both totals."""
+        new = self._terms(a.name, a.rate, a.inputs(False))
+        new_p = self._terms(a.name, a.rate, a.inputs(True))
+        self._totals.patch(a.name, a.terms, new)
+        self._totals_p.patch(a.name, a.terms_p, new_p)
+        a.terms, a.terms_p = new, new_p
+
+
+def _key(order: PendingOrder) -> str:
+    return order.key
