@@ -1,6 +1,6 @@
 """Loading a paper state file (JSON or TOML) into `PaperState`; unknown or missing keys fail.
 
-Numbers may be JSON strings (preferred: exact) or JSON/TOML numbers (TOML floats are read as
+`comment` keys are ignored anywhere. Numbers may be JSON strings (preferred: exact) or JSON/TOML numbers (TOML floats are read as
 Decimal; JSON floats go through their shortest repr). Every error names the offending key, e.g.
 `unknown key 'markets.um.BTCUSDT.filter'`. The schema is documented in docs/paper-exchange.md.
 """
@@ -40,6 +40,8 @@ __all__ = ["StateError", "load_state", "parse_state"]
 # Assets valued at 1 USD unless the file says otherwise.
 _STABLE = ("USDT", "USDC", "FDUSD", "BUSD")
 _MISSING = object()
+# Keys ignored wherever they appear: JSON has no comments, so state files carry them as keys.
+_COMMENTS = frozenset({"comment", "_comment"})
 _D0 = Decimal(0)
 
 
@@ -115,13 +117,13 @@ class _Obj:
     def entries(self) -> list[tuple[str, Any]]:
         """All key/value pairs of a map keyed by symbol or asset (every key counts as read)."""
         self._seen.update(self.data)
-        return list(self.data.items())
+        return [(k, v) for k, v in self.data.items() if k not in _COMMENTS]
 
     def decimals(self) -> dict[str, Decimal]:
         return {k: _to_decimal(v, self._path(k)) for k, v in self.entries()}
 
     def done(self) -> None:
-        unknown = [k for k in self.data if k not in self._seen]
+        unknown = [k for k in self.data if k not in self._seen and k not in _COMMENTS]
         if unknown:
             raise StateError(f"unknown key '{self._path(unknown[0])}'")
 

@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP
 from decimal import Context
 from decimal import Decimal
 from decimal import InvalidOperation
+from functools import lru_cache
 
 import orjson
 
@@ -23,7 +24,9 @@ __all__ = [
     "floor_to",
     "fmt",
     "fmt8",
+    "fmt_step",
     "json_number",
+    "num8",
     "parse_decimal",
     "places_of",
     "plain",
@@ -65,6 +68,12 @@ def plain(value: Decimal) -> str:
     return text
 
 
+def num8(value: Decimal) -> str:
+    """At most 8 decimals, trailing zeros dropped (entry and average prices)."""
+    return plain(value.quantize(_QUANTS[8], rounding=ROUND_HALF_UP, context=_CTX))
+
+
+@lru_cache(maxsize=256)
 def places_of(step: Decimal) -> int:
     """Decimal places a tick or step size allows: 0.001 -> 3, 1 -> 0."""
     if step <= 0:
@@ -72,6 +81,11 @@ def places_of(step: Decimal) -> int:
     exponent = step.normalize(_CTX).as_tuple().exponent
     assert isinstance(exponent, int)
     return max(0, -exponent)
+
+
+def fmt_step(value: Decimal, step: Decimal) -> str:
+    """Text at the precision a tick or step size implies (order prices and quantities)."""
+    return fmt(value, places_of(step))
 
 
 def floor_to(value: Decimal, step: Decimal) -> Decimal:
