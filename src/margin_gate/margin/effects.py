@@ -31,7 +31,7 @@ from margin_gate.margin.model import Position
 from margin_gate.margin.model import PositionSide
 from margin_gate.margin.settings import ProjectionSettings
 from margin_gate.margin.unimmr import loan_maint_margin
-from margin_gate.margin.unimmr import symbol_pnl_and_mm
+from margin_gate.margin.unimmr import symbol_mm
 from margin_gate.margin.unimmr import wallet_equity
 
 __all__ = ["EMPTY", "Delta", "Effect", "FuturesState", "RiskView", "group_effect"]
@@ -110,14 +110,14 @@ def _futures_effect(view: RiskView, key: GroupKey, legs: Sequence[Leg]) -> Effec
     settings = view.settings
     fee = view.fee_rate(key)
     positions = dict(state.positions)
-    wallet = ZERO
+    wallet = d_e = ZERO
     for leg in legs:
         assert isinstance(leg, OrderLeg)
         slip = effective_slippage(leg.side == "BUY", settings.market_slippage, instrument)
-        wallet += apply_futures_leg(positions, leg, instrument, state.mark, slip, fee)
-    pnl, mm = symbol_pnl_and_mm(instrument, positions.values(), state.mark, state.table, settings)
-    d_e = wallet + pnl - state.pnl
-    d_mm = mm - state.mm
+        w, e = apply_futures_leg(positions, leg, instrument, state.mark, slip, fee)
+        wallet += w
+        d_e += e
+    d_mm = symbol_mm(instrument, positions.values(), state.mark, state.table, settings) - state.mm
     asset = instrument.margin_asset
     um = instrument.market == "UM"
     delta: Delta = (d_e, d_mm, ZERO, ZERO) if um else (d_e, ZERO, d_mm, ZERO)

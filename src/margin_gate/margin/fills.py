@@ -106,12 +106,14 @@ def apply_futures_leg(
     mark: Decimal,
     slippage: Decimal,
     fee_rate: Decimal,
-) -> Decimal:
-    """Fill `leg` into `positions` (mutated); returns the wallet change `realized − fee`.
+) -> tuple[Decimal, Decimal]:
+    """Fill `leg` into `positions` (mutated); returns (wallet change, equity change).
 
-    A capped leg (reduceOnly, closePosition, hedge close) fills at most the position it
-    opposes and nothing when there is none. Fee: UM `qty × price × rate` (margin asset),
-    CM `contracts × size / price × rate` (coin).
+    Wallet change = realized PnL − fee. Equity change (valued at mark, exact, whatever the
+    realized/unrealized split): UM `Δqty × (mark − price) − fee`, CM
+    `Δcontracts × size × (1/price − 1/mark) − fee`. A capped leg (reduceOnly, closePosition,
+    hedge close) fills at most the position it opposes, and nothing when there is none.
+    Fee: UM `qty × price × rate` (margin asset), CM `contracts × size / price × rate` (coin).
     """
     side = leg.position_side
     pos = positions.get(side)
@@ -122,17 +124,18 @@ def apply_futures_leg(
         opposes = amount < ZERO if buy else amount > ZERO
         qty = min(qty, abs(amount)) if opposes else ZERO
     if qty == ZERO:
-        return ZERO
+        return ZERO, ZERO
     price = fill_price(leg, mark, slippage)
+    delta = qty if buy else -qty
     inverse = None if instrument.market == "UM" else instrument.contract_size
-    new_amount, new_entry, realized = futures_fill(
-        amount, entry, qty if buy else -qty, price, inverse
-    )
+    new_amount, new_entry, realized = futures_fill(amount, entry, delta, price, inverse)
     market = cast(FuturesMarket, instrument.market)
     positions[side] = Position(instrument.symbol, market, side, new_amount, new_entry)
     if inverse is None:
-        return realized - qty * price * fee_rate
-    return realized - qty * inverse / price * fee_rate
+        fee = qty * price * fee_rate
+        return realized - fee, delta * (mark - price) - fee
+    fee = qty * inverse / price * fee_rate
+    return realized - fee, delta * inverse * (mark - price) / (price * mark) - fee
 
 
 def _spend(balance: Balance, amount: Decimal, borrow: bool) -> Balance:

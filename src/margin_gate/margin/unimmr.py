@@ -42,6 +42,7 @@ __all__ = [
     "cm_unrealized_pnl",
     "compute",
     "loan_maint_margin",
+    "symbol_mm",
     "symbol_pnl_and_mm",
     "um_unrealized_pnl",
     "uni_mmr",
@@ -109,26 +110,37 @@ def symbol_pnl_and_mm(
     table: BracketTable,
     settings: ProjectionSettings,
 ) -> tuple[Decimal, Decimal]:
-    """uPnL and MM of one symbol's positions, both in its margin asset (§1.4).
+    """uPnL and MM of one symbol's positions, both in its margin asset (§1.4)."""
+    positions = tuple(positions)
+    if instrument.market == "UM":
+        pnl = sum((um_unrealized_pnl(p.amount, p.entry_price, mark) for p in positions), ZERO)
+    else:
+        size = instrument.contract_size
+        pnl = sum((cm_unrealized_pnl(p.amount, size, p.entry_price, mark) for p in positions), ZERO)
+    return pnl, symbol_mm(instrument, positions, mark, table, settings)
+
+
+def symbol_mm(
+    instrument: Instrument,
+    positions: Iterable[Position],
+    mark: Decimal,
+    table: BracketTable,
+    settings: ProjectionSettings,
+) -> Decimal:
+    """Maintenance margin of one symbol's positions in its margin asset (§1.4).
 
     Hedge mode: LONG and SHORT legs are bracketed separately ("per_leg") or as one notional
     |long| + |short| ("combined"); one-way mode has one position, where both agree.
     """
-    pnl = ZERO
-    notionals: list[Decimal] = []
     if instrument.market == "UM":
-        for p in positions:
-            pnl += um_unrealized_pnl(p.amount, p.entry_price, mark)
-            notionals.append(um_notional(p.amount, mark))
+        notionals = [um_notional(p.amount, mark) for p in positions]
     else:
         size = instrument.contract_size
-        for p in positions:
-            pnl += cm_unrealized_pnl(p.amount, size, p.entry_price, mark)
-            notionals.append(cm_notional(p.amount, size, mark))
+        notionals = [cm_notional(p.amount, size, mark) for p in positions]
     boundary = settings.bracket_boundary
     if settings.hedge_bracketing == "combined":
-        return pnl, maint_margin(sum(notionals, ZERO), table, boundary)
-    return pnl, sum((maint_margin(n, table, boundary) for n in notionals), ZERO)
+        return maint_margin(sum(notionals, ZERO), table, boundary)
+    return sum((maint_margin(n, table, boundary) for n in notionals), ZERO)
 
 
 def wallet_equity(balance: Balance) -> Decimal:
