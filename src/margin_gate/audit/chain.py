@@ -49,9 +49,11 @@ def safe_name(text: str) -> str:
 
 
 def new_writer_id(replica: str) -> str:
-    """`<replica>.<UTC boot time>.<6 hex>`: unique per process, sortable by boot time."""
-    boot = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return f"{safe_name(replica)}.{boot}.{secrets.token_hex(3)}"
+    """`<replica>.<UTC boot time, ms>.<6 hex>`: unique per process; a replica's writers (and
+    so its file names) sort by boot time."""
+    sec, ms = divmod(time.time_ns() // 1_000_000, 1000)
+    boot = time.strftime("%Y%m%dT%H%M%S", time.gmtime(sec))
+    return f"{safe_name(replica)}.{boot}{ms:03d}Z.{secrets.token_hex(3)}"
 
 
 class Chain:

@@ -136,8 +136,8 @@ class StreamSink:
 
     async def _send(self, lines: list[bytes]) -> bool:
         pipe = self._redis.pipeline(transaction=False)
-        for line in lines:
-            pipe.xadd(self._stream, {_FIELD: line}, maxlen=self._maxlen, approximate=True)
+        for line in lines:  # the JSONL line without its newline
+            pipe.xadd(self._stream, {_FIELD: line[:-1]}, maxlen=self._maxlen, approximate=True)
         try:
             async with asyncio.timeout(self._timeout):
                 await pipe.execute()

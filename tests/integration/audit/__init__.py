@@ -1,0 +1,1 @@
+"""Integration tests of margin_gate.audit: real Redis, real processes."""
