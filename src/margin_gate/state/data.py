@@ -1,0 +1,161 @@
+"""The containers of one account's live state: static market data, confirmed account data,
+prices and stream health, and the REST load that (re)builds them.
+
+`AccountData` is mutable; writers copy it (`copy()`, shallow: the values are frozen), change the
+copy and swap it in, so a half-applied batch is never visible. Watermarks record the exchange
+time (`T`, `u`, `E`) of the newest data applied per symbol / wallet / asset, which is how stale
+or duplicate events are told apart (binance-pm.md §4.1 ordering).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from decimal import Decimal
+
+from margin_gate.margin.model import Balance
+from margin_gate.margin.model import Bracket
+from margin_gate.margin.model import CollateralRate
+from margin_gate.margin.model import Commission
+from margin_gate.margin.model import Instrument
+from margin_gate.margin.model import OpenOrder
+from margin_gate.margin.model import Position
+from margin_gate.margin.model import SymbolKey
+from margin_gate.state.codec import ExchangeAccount
+from margin_gate.state.codec import PositionRow
+from margin_gate.state.codec_market import PriceTick
+from margin_gate.state.types import PendingFill
+
+__all__ = [
+    "AccountData",
+    "FillKey",
+    "Health",
+    "LoadedAccount",
+    "PosKey",
+    "Prices",
+    "Static",
+]
+
+PosKey = tuple[str, str, str]  # (market, symbol, positionSide)
+FillKey = tuple[str, str, int]  # (market, symbol, tradeId)
+
+
+@dataclass(frozen=True, slots=True)
+class Static:
+    """Market data that changes rarely (reloaded at each reconcile)."""
+
+    instruments: Mapping[SymbolKey, Instrument] = field(default_factory=dict)
+    brackets: Mapping[str, tuple[Bracket, ...]] = field(default_factory=dict)
+    collateral_rates: Mapping[str, CollateralRate] = field(default_factory=dict)
+    loan_mm_rates: Mapping[str, Decimal] = field(default_factory=dict)
+    commissions: Mapping[SymbolKey, Commission] = field(default_factory=dict)
+    um_hedge_mode: bool = False
+    cm_hedge_mode: bool = False
+
+    def instrument(self, market: str, symbol: str) -> Instrument | None:
+        return self.instruments.get((market, symbol))  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class AccountData:
+    """Confirmed account data plus the pending fills not yet confirmed (see types.PendingFill)."""
+
+    static: Static = field(default_factory=Static)
+    static_version: int = 0
+    loaded: bool = False
+    version: int = 0
+    balances: dict[str, Balance] = field(default_factory=dict)
+    positions: dict[PosKey, Position] = field(default_factory=dict)
+    open_orders: dict[str, OpenOrder] = field(default_factory=dict)
+    fills: dict[FillKey, PendingFill] = field(default_factory=dict)
+    open_loss: dict[str, Decimal] = field(default_factory=dict)  # asset → |amount|; "USD" in USD
+    account_status: str | None = None
+    exchange_uni_mmr: Decimal | None = None
+    # watermarks (exchange ms)
+    pos_t: dict[str, int] = field(default_factory=dict)  # symbol → T of its position data
+    wallet_t: dict[str, int] = field(default_factory=dict)  # "UM:USDT" → T of its wallet data
+    margin_t: dict[str, int] = field(default_factory=dict)  # asset → u of its margin balance
+    liab_e: dict[str, int] = field(default_factory=dict)  # asset → E of its liability
+    risk_e: int = 0  # E of the last riskLevelChange
+    # local ms of the last stream event per open order / of removals (reconcile merge)
+    order_seen: dict[str, int] = field(default_factory=dict)
+    closed_seen: dict[str, int] = field(default_factory=dict)
+    loaded_ms: int = 0  # local ms the last REST load started
+    drift: Decimal | None = None
+    gateway_uni_mmr: Decimal | None = None
+    degraded_reason: str | None = None
+
+    def copy(self) -> AccountData:
+        return replace(
+            self,
+            balances=dict(self.balances),
+            positions=dict(self.positions),
+            open_orders=dict(self.open_orders),
+            fills=dict(self.fills),
+            open_loss=dict(self.open_loss),
+            pos_t=dict(self.pos_t),
+            wallet_t=dict(self.wallet_t),
+            margin_t=dict(self.margin_t),
+            liab_e=dict(self.liab_e),
+            order_seen=dict(self.order_seen),
+            closed_seen=dict(self.closed_seen),
+        )
+
+    def symbols(self) -> set[str]:
+        """Futures symbols the account holds or has orders/fills on (prices they need)."""
+        found = {k[1] for k, p in self.positions.items() if p.amount != 0}
+        found.update(o.symbol for o in self.open_orders.values() if o.market != "MARGIN")
+        found.update(f.symbol for f in self.fills.values() if f.market != "MARGIN")
+        return found
+
+
+@dataclass(slots=True)
+class Prices:
+    """Mark prices per futures symbol and USD index prices per asset, with their local receive
+    time (epoch ms) — ages are judged on arrival, so a slow stream counts as stale."""
+
+    marks: dict[str, Decimal] = field(default_factory=dict)
+    mark_times: dict[str, int] = field(default_factory=dict)
+    index: dict[str, Decimal] = field(default_factory=dict)
+    index_times: dict[str, int] = field(default_factory=dict)
+
+    def set_mark(self, symbol: str, price: Decimal, at_ms: int) -> bool:
+        """Record a mark; True when the price changed."""
+        self.mark_times[symbol] = max(at_ms, self.mark_times.get(symbol, 0))
+        changed = self.marks.get(symbol) != price
+        self.marks[symbol] = price
+        return changed
+
+    def set_index(self, asset: str, price: Decimal, at_ms: int) -> bool:
+        self.index_times[asset] = max(at_ms, self.index_times.get(asset, 0))
+        changed = self.index.get(asset) != price
+        self.index[asset] = price
+        return changed
+
+
+@dataclass(slots=True)
+class Health:
+    """User stream state as the stream owner sees it (published to other replicas)."""
+
+    stream_connected: bool = False
+    down_since_ms: int | None = None  # when it went down (None: never connected yet)
+    sync_ms: int = 0  # last time account data was confirmed current (REST, event, pong)
+    updated_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedAccount:
+    """Everything one REST load returned (issue 5 §2), stamped with when the load started."""
+
+    static: Static
+    balances: Mapping[str, Balance]
+    balance_times: Mapping[str, int]
+    positions: tuple[PositionRow, ...]
+    open_orders: tuple[OpenOrder, ...]
+    account: ExchangeAccount | None
+    marks: Mapping[str, PriceTick]
+    asset_index: Mapping[str, PriceTick]
+    fetch_started_ms: int
+    fetch_done_ms: int = 0

@@ -1,0 +1,177 @@
+"""`MemoryStore`: the single-process backend (the embedded default). Always the stream owner.
+
+Check-and-reserve is atomic because nothing awaits between the version check and the write
+(one event loop). The version check stays anyway, so the gate's retry loop is the same as with
+Redis, where another replica can move the account between `view()` and `reserve()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from margin_gate.clock import Clock
+from margin_gate.margin.legs import Leg
+from margin_gate.margin.settings import ProjectionSettings
+from margin_gate.state.account import LiveAccount
+from margin_gate.state.codec_market import PriceTick
+from margin_gate.state.config import StateConfig
+from margin_gate.state.data import Health
+from margin_gate.state.data import LoadedAccount
+from margin_gate.state.drift import DriftReport
+from margin_gate.state.events import Effects
+from margin_gate.state.events import apply_events
+from margin_gate.state.reconcile import merge_load
+from margin_gate.state.reservations import confirmed_by
+from margin_gate.state.reservations import dropped_by_load
+from margin_gate.state.reservations import expired
+from margin_gate.state.reservations import new_reservation
+from margin_gate.state.reservations import settled
+from margin_gate.state.types import AccountView
+from margin_gate.state.types import Outcome
+from margin_gate.state.types import Reservation
+from margin_gate.state.types import ReserveResult
+from margin_gate.state.types import Versions
+
+__all__ = ["DUPLICATE", "MemoryStore"]
+
+DUPLICATE = "reservation {rid} already in flight"
+Event = Mapping[str, Any]
+
+
+class MemoryStore:
+    """In-process `StateStore`. Accounts are created on first use."""
+
+    def __init__(
+        self, config: StateConfig, clock: Clock, settings: ProjectionSettings | None = None
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.settings = settings
+        self._accounts: dict[str, LiveAccount] = {}
+
+    def account(self, account: str) -> LiveAccount:
+        found = self._accounts.get(account)
+        if found is None:
+            found = self._accounts[account] = LiveAccount(
+                account, self.config, self.clock, self.settings
+            )
+        return found
+
+    # -- order path --
+
+    def view(self, account: str) -> AccountView:
+        return self.account(account).view()
+
+    def new_reservation(
+        self,
+        account: str,
+        rid: str,
+        legs: Sequence[Leg],
+        *,
+        client_id: str | None = None,
+        bot: str | None = None,
+    ) -> Reservation:
+        return new_reservation(
+            rid,
+            legs,
+            self.clock.now_ms(),
+            self.config.reservation_ttl_ms,
+            client_id=client_id,
+            bot=bot,
+        )
+
+    async def reserve(
+        self, account: str, expected: Versions, reservations: Sequence[Reservation]
+    ) -> ReserveResult:
+        acct = self.account(account)
+        self._purge(acct)
+        if acct.versions != expected:
+            return ReserveResult(False, acct.versions, acct.view())
+        for r in reservations:
+            if r.id in acct.reservations:
+                return ReserveResult(False, acct.versions, None, DUPLICATE.format(rid=r.id))
+        acct.apply_reservations(reservations, (), acct.inflight_version + 1)
+        return ReserveResult(True, acct.versions)
+
+    async def settle(
+        self, account: str, reservation_id: str, outcome: Outcome, *, order_id: str | None = None
+    ) -> None:
+        acct = self.account(account)
+        r = acct.reservations.get(reservation_id)
+        if r is None:
+            return  # already converted by the stream, expired or released
+        after = settled(r, outcome, self.clock.now_ms(), order_id, acct.data.liab_e)
+        if after is None:
+            acct.apply_reservations((), (reservation_id,), acct.inflight_version + 1)
+        else:
+            # state only: the legs are unchanged, so the projection (and version) is too
+            acct.apply_reservations((after,), (), acct.inflight_version)
+
+    async def release(self, account: str, reservation_ids: Sequence[str]) -> None:
+        acct = self.account(account)
+        gone = [rid for rid in reservation_ids if rid in acct.reservations]
+        if gone:
+            acct.apply_reservations((), gone, acct.inflight_version + 1)
+
+    # -- owner side --
+
+    async def apply_events(self, account: str, events: Sequence[Event]) -> Effects:
+        acct = self.account(account)
+        now = self.clock.now_ms()
+        data = acct.data.copy()
+        effects = apply_events(data, list(events), now)
+        if effects.data_changed:
+            data.version += 1
+            acct.replace_data(data)
+        gone = confirmed_by(acct.reservations.values(), effects.confirm_keys)
+        if gone:
+            acct.apply_reservations((), gone, acct.inflight_version + 1)
+        if effects.marks or effects.index:
+            acct.update_prices(effects.marks, effects.index)
+        acct.set_health(replace(acct.health, sync_ms=max(acct.health.sync_ms, now)))
+        return effects
+
+    async def apply_snapshot(
+        self, account: str, load: LoadedAccount, drift: DriftReport | None = None
+    ) -> None:
+        acct = self.account(account)
+        data = merge_load(acct.data, load)
+        data.version = acct.data.version + 1
+        if drift is not None:
+            data.drift = drift.drift
+            data.gateway_uni_mmr = drift.gateway_uni_mmr
+            data.degraded_reason = drift.degraded_reason
+        received = load.fetch_done_ms or self.clock.now_ms()
+        acct.update_prices(
+            {s: PriceTick(t.price, received) for s, t in load.marks.items()},
+            {a: PriceTick(t.price, received) for a, t in load.asset_index.items()},
+        )
+        acct.replace_data(data)
+        gone = dropped_by_load(acct.reservations.values(), load.fetch_started_ms)
+        if gone:
+            acct.apply_reservations((), gone, acct.inflight_version + 1)
+        health = acct.health
+        acct.set_health(replace(health, sync_ms=max(health.sync_ms, load.fetch_started_ms)))
+
+    async def apply_prices(
+        self, account: str, marks: Mapping[str, PriceTick], index: Mapping[str, PriceTick]
+    ) -> None:
+        self.account(account).update_prices(marks, index)
+
+    async def set_health(self, account: str, health: Health) -> None:
+        self.account(account).set_health(health)
+
+    async def expire(self, account: str) -> int:
+        return self._purge(self.account(account))
+
+    async def aclose(self) -> None:
+        return None
+
+    def _purge(self, acct: LiveAccount) -> int:
+        gone = expired(acct.reservations.values(), self.clock.now_ms())
+        if gone:
+            acct.apply_reservations((), gone, acct.inflight_version + 1)
+        return len(gone)

@@ -1,0 +1,283 @@
+"""Live state ⇄ JSON for Redis: account data, static market data, reservations, health.
+
+Pure. Decimals travel as strings (exact), tuple keys as `|`-joined strings. `*_from_json`
+raises ValueError/KeyError/TypeError on anything malformed; the Redis store then reloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from typing import cast
+
+import orjson
+
+from margin_gate.margin.legs import leg_from_json
+from margin_gate.margin.legs import leg_to_json
+from margin_gate.margin.model import Balance
+from margin_gate.margin.model import Bracket
+from margin_gate.margin.model import CollateralRate
+from margin_gate.margin.model import CollateralTier
+from margin_gate.margin.model import Commission
+from margin_gate.margin.model import Instrument
+from margin_gate.margin.model import Market
+from margin_gate.margin.model import OpenOrder
+from margin_gate.margin.model import Position
+from margin_gate.margin.model import SymbolKey
+from margin_gate.state.data import AccountData
+from margin_gate.state.data import Health
+from margin_gate.state.data import Static
+from margin_gate.state.types import PendingFill
+from margin_gate.state.types import Reservation
+from margin_gate.state.types import ReservationState
+
+__all__ = [
+    "data_from_json",
+    "data_to_json",
+    "dumps",
+    "health_from_json",
+    "health_to_json",
+    "reservation_from_json",
+    "reservation_to_json",
+    "static_from_json",
+    "static_to_json",
+]
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    raise TypeError(f"not JSON-able: {type(value).__name__}")
+
+
+def dumps(value: object) -> bytes:
+    return orjson.dumps(value, default=_default)
+
+
+def _d(value: object) -> Decimal:
+    return Decimal(cast(str, value))
+
+
+def _od(value: object) -> Decimal | None:
+    return None if value is None else Decimal(cast(str, value))
+
+
+# -- static --
+
+
+def _instrument_to(i: Instrument) -> list[Any]:
+    return [
+        i.symbol, i.market, i.base_asset, i.quote_asset, i.margin_asset, i.contract_size,
+        i.tick_size, i.step_size, i.min_qty, i.percent_price_up, i.percent_price_down,
+        i.market_take_bound,
+    ]  # fmt: skip
+
+
+def _instrument_from(v: list[Any]) -> Instrument:
+    return Instrument(
+        v[0], cast(Market, v[1]), v[2], v[3], v[4], _d(v[5]), _d(v[6]), _d(v[7]), _d(v[8]),
+        _od(v[9]), _od(v[10]), _od(v[11]),
+    )  # fmt: skip
+
+
+def _rate_to(rate: CollateralRate) -> object:
+    if isinstance(rate, Decimal):
+        return rate
+    return [[t.floor, t.cap, t.rate] for t in rate]
+
+
+def _rate_from(v: object) -> CollateralRate:
+    if isinstance(v, str):
+        return Decimal(v)
+    return tuple(CollateralTier(_d(t[0]), _od(t[1]), _d(t[2])) for t in cast(list[Any], v))
+
+
+def static_to_json(s: Static) -> bytes:
+    return dumps(
+        {
+            "i": [_instrument_to(i) for i in s.instruments.values()],
+            "b": {
+                k: [[b.floor, b.cap, b.maint_margin_ratio, b.cum] for b in v]
+                for k, v in s.brackets.items()
+            },
+            "cr": {k: _rate_to(v) for k, v in s.collateral_rates.items()},
+            "lr": s.loan_mm_rates,
+            "fee": [[k[0], k[1], c.maker, c.taker] for k, c in s.commissions.items()],
+            "hu": s.um_hedge_mode,
+            "hc": s.cm_hedge_mode,
+        }
+    )
+
+
+def static_from_json(raw: bytes | str) -> Static:
+    o = orjson.loads(raw)
+    instruments = {i.key: i for i in map(_instrument_from, o["i"])}
+    commissions: dict[SymbolKey, Commission] = {
+        (cast(Market, f[0]), f[1]): Commission(_d(f[2]), _d(f[3])) for f in o["fee"]
+    }
+    return Static(
+        instruments=instruments,
+        brackets={
+            k: tuple(Bracket(_d(b[0]), _d(b[1]), _d(b[2]), _d(b[3])) for b in v)
+            for k, v in o["b"].items()
+        },
+        collateral_rates={k: _rate_from(v) for k, v in o["cr"].items()},
+        loan_mm_rates={k: _d(v) for k, v in o["lr"].items()},
+        commissions=commissions,
+        um_hedge_mode=bool(o["hu"]),
+        cm_hedge_mode=bool(o["hc"]),
+    )
+
+
+# -- dynamic account data --
+
+
+def _order_to(o: OpenOrder) -> list[Any]:
+    return [
+        o.market, o.symbol, o.order_id, o.side, o.order_type, o.quantity, o.price, o.stop_price,
+        o.position_side, o.reduce_only, o.client_order_id, o.activation_price, o.callback_rate,
+        o.price_match, o.side_effect,
+    ]  # fmt: skip
+
+
+def _order_from(v: list[Any]) -> OpenOrder:
+    return OpenOrder(
+        v[0], v[1], v[2], v[3], v[4], _od(v[5]), _od(v[6]), _od(v[7]), v[8], bool(v[9]), v[10],
+        _od(v[11]), _od(v[12]), bool(v[13]), v[14],
+    )  # fmt: skip
+
+
+def _fill_to(f: PendingFill) -> list[Any]:
+    return [
+        f.market, f.symbol, f.trade_id, f.order_id, f.side, f.position_side, f.qty, f.price,
+        f.time, f.realized, f.fee, f.fee_asset, f.quote_qty, f.position_open, f.open_assets,
+    ]  # fmt: skip
+
+
+def _fill_from(v: list[Any]) -> PendingFill:
+    return PendingFill(
+        v[0], v[1], int(v[2]), v[3], v[4], v[5], _d(v[6]), _d(v[7]), int(v[8]), _d(v[9]),
+        _d(v[10]), v[11], _d(v[12]), bool(v[13]), frozenset(v[14]),
+    )  # fmt: skip
+
+
+def _balance_to(b: Balance) -> list[Any]:
+    return [
+        b.asset, b.cross_margin_asset, b.cross_margin_borrowed, b.cross_margin_interest,
+        b.um_wallet, b.cm_wallet, b.cross_margin_locked,
+    ]  # fmt: skip
+
+
+def data_to_json(d: AccountData) -> bytes:
+    """Everything but the static data (stored separately; `sv` names its version)."""
+    return dumps(
+        {
+            "sv": d.static_version,
+            "ld": d.loaded,
+            "v": d.version,
+            "b": [_balance_to(b) for b in d.balances.values()],
+            "p": [
+                [p.market, p.symbol, p.position_side, p.amount, p.entry_price]
+                for p in d.positions.values()
+            ],
+            "o": {k: _order_to(o) for k, o in d.open_orders.items()},
+            "f": [_fill_to(f) for f in d.fills.values()],
+            "ol": d.open_loss,
+            "st": d.account_status,
+            "xu": d.exchange_uni_mmr,
+            "pt": d.pos_t,
+            "wt": d.wallet_t,
+            "mt": d.margin_t,
+            "le": d.liab_e,
+            "re": d.risk_e,
+            "os": d.order_seen,
+            "cs": d.closed_seen,
+            "lm": d.loaded_ms,
+            "dr": d.drift,
+            "gu": d.gateway_uni_mmr,
+            "dg": d.degraded_reason,
+        }
+    )
+
+
+def data_from_json(raw: bytes | str, static: Static) -> AccountData:
+    o = orjson.loads(raw)
+    balances = [
+        Balance(b[0], _d(b[1]), _d(b[2]), _d(b[3]), _d(b[4]), _d(b[5]), _d(b[6])) for b in o["b"]
+    ]
+    positions = [Position(p[1], p[0], p[2], _d(p[3]), _d(p[4])) for p in o["p"]]
+    fills = [_fill_from(f) for f in o["f"]]
+    return AccountData(
+        static=static,
+        static_version=int(o["sv"]),
+        loaded=bool(o["ld"]),
+        version=int(o["v"]),
+        balances={b.asset: b for b in balances},
+        positions={(p.market, p.symbol, p.position_side): p for p in positions},
+        open_orders={k: _order_from(v) for k, v in o["o"].items()},
+        fills={f.key: f for f in fills},
+        open_loss={k: _d(v) for k, v in o["ol"].items()},
+        account_status=o["st"],
+        exchange_uni_mmr=_od(o["xu"]),
+        pos_t=dict(o["pt"]),
+        wallet_t=dict(o["wt"]),
+        margin_t=dict(o["mt"]),
+        liab_e=dict(o["le"]),
+        risk_e=int(o["re"]),
+        order_seen=dict(o["os"]),
+        closed_seen=dict(o["cs"]),
+        loaded_ms=int(o["lm"]),
+        drift=_od(o["dr"]),
+        gateway_uni_mmr=_od(o["gu"]),
+        degraded_reason=o["dg"],
+    )
+
+
+# -- reservations and health --
+
+
+def reservation_to_json(r: Reservation) -> bytes:
+    """Flat enough for the Lua scripts: they read `m` (match key), `st` and `x` (expiry)."""
+    return dumps(
+        {
+            "id": r.id,
+            "legs": [leg_to_json(leg) for leg in r.legs],
+            "c": r.created_ms,
+            "x": r.expires_ms,
+            "cid": r.client_id,
+            "m": r.match_key,
+            "st": r.state,
+            "a": r.answered_ms,
+            "oid": r.order_id,
+            "bot": r.bot,
+        }
+    )
+
+
+def reservation_from_json(raw: bytes | str | Mapping[str, Any]) -> Reservation:
+    o = raw if isinstance(raw, Mapping) else orjson.loads(raw)
+    state = o["st"]
+    if state not in ("in_flight", "accepted", "unknown"):
+        raise ValueError(f"bad reservation state {state!r}")
+    return Reservation(
+        id=o["id"],
+        legs=tuple(leg_from_json(leg) for leg in o["legs"]),
+        created_ms=int(o["c"]),
+        expires_ms=int(o["x"]),
+        client_id=o["cid"],
+        state=cast(ReservationState, state),
+        answered_ms=None if o["a"] is None else int(o["a"]),
+        order_id=o["oid"],
+        bot=o["bot"],
+    )
+
+
+def health_to_json(h: Health) -> dict[str, Any]:
+    return {"c": h.stream_connected, "d": h.down_since_ms, "s": h.sync_ms, "u": h.updated_ms}
+
+
+def health_from_json(o: Mapping[str, Any]) -> Health:
+    return Health(bool(o["c"]), o["d"], int(o["s"]), int(o["u"]))
