@@ -10,12 +10,13 @@ from collections.abc import Mapping
 
 import httpx
 
+from margin_gate.proxy.h1 import H1Upstream
 from margin_gate.proxy.upstream import AiohttpUpstream
 from margin_gate.proxy.upstream import Upstream
 from margin_gate.proxy.upstream import UpstreamResponse
 from margin_gate.proxy.upstream import relay_headers
 
-CLIENTS = ("aiohttp", "httpx", "httpx-aiohttp")
+CLIENTS = ("h1", "aiohttp", "httpx", "httpx-aiohttp")
 
 
 class HttpxUpstream:
@@ -39,6 +40,8 @@ class HttpxUpstream:
 def make_upstream(name: str) -> Upstream:
     if name == "aiohttp":
         return AiohttpUpstream()
+    if name == "h1":
+        return H1Upstream()
     if name == "httpx":
         return HttpxUpstream()
     if name == "httpx-aiohttp":

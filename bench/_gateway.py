@@ -31,6 +31,7 @@ def main() -> None:
         log_level="warning",
         server_header=False,
         date_header=False,
+        proxy_headers=False,
     )
 
 

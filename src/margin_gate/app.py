@@ -2,8 +2,8 @@
 
 `create_app(settings, ...)` wires settings into a `Gateway` (proxy/handler.py). Collaborators are
 injected (STYLE §10): the decision `hook` (margin engine later; `AcceptAll` today), the
-`observer` (audit later; no-op today), the `clock`, the `upstream` client (aiohttp by default)
-and the `replay` guard (in-process by default; Redis later).
+`observer` (audit later; no-op today), the `clock`, the `upstream` client (`[upstream] client`,
+proxy/h1.py by default) and the `replay` guard (in-process by default; Redis later).
 
 With `[upstream] target = "paper"` the lifespan starts the bundled paper exchange in-process
 (`margin_gate.paper.start_paper_server`, imported lazily) on 127.0.0.1 and routes every
@@ -34,6 +34,7 @@ from margin_gate.proxy.gate import AcceptAll
 from margin_gate.proxy.gate import DecisionHook
 from margin_gate.proxy.gate import NullObserver
 from margin_gate.proxy.gate import RequestObserver
+from margin_gate.proxy.h1 import H1Upstream
 from margin_gate.proxy.handler import Gateway
 from margin_gate.proxy.upstream import AiohttpUpstream
 from margin_gate.proxy.upstream import Upstream
@@ -89,12 +90,7 @@ class GatewayApp:
             if s.upstream.target == "paper":
                 paper_url = await _start_paper(stack, s)
                 bases = {prefix: paper_url for prefix in bases}
-            upstream = self._upstream or AiohttpUpstream(
-                connect_timeout_s=s.upstream.connect_timeout_s,
-                timeout_s=s.upstream.timeout_s,
-                pool_size=s.upstream.pool_size,
-                keepalive_s=s.upstream.keepalive_s,
-            )
+            upstream = self._upstream or _make_upstream(s)
             stack.push_async_callback(upstream.aclose)
             self.upstream_bases = bases
             self.gateway = Gateway(
@@ -152,6 +148,17 @@ async def _start_paper(stack: AsyncExitStack, settings: Settings) -> str:
     url: str = server.url
     _log.info("paper exchange started at %s (state %s)", url, settings.upstream.paper_state)
     return url
+
+
+def _make_upstream(settings: Settings) -> Upstream:
+    u = settings.upstream
+    client = H1Upstream if u.client == "h1" else AiohttpUpstream
+    return client(
+        connect_timeout_s=u.connect_timeout_s,
+        timeout_s=u.timeout_s,
+        pool_size=u.pool_size,
+        keepalive_s=u.keepalive_s,
+    )
 
 
 def create_app(

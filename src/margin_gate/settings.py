@@ -72,6 +72,10 @@ UpstreamTarget = Literal[
     "binance",  # the per-prefix URLs in [upstream.urls] (Binance's hosts unless overridden)
     "paper",  # the bundled paper exchange, started in-process; every prefix routes to it
 ]
+UpstreamClient = Literal[
+    "h1",  # margin-gate's own keep-alive HTTP/1.1 client (proxy/h1.py): fastest measured
+    "aiohttp",  # aiohttp's ClientSession (proxy/upstream.py)
+]
 StateBackend = Literal[
     "memory",  # one process; state is lost on restart
     "redis",  # shared by replicas through [state] redis_url
@@ -121,6 +125,7 @@ class ServerSettings:
 @dataclass(frozen=True, slots=True)
 class UpstreamSettings:
     target: UpstreamTarget = "binance"
+    client: UpstreamClient = "h1"
     # path prefix (no slashes) -> base URL
     urls: Mapping[str, str] = field(default_factory=lambda: DEFAULT_UPSTREAMS)
     paper_state: Path = Path("config/paper-state.json")
@@ -296,6 +301,7 @@ def _upstream(t: _Table, base_dir: Path) -> UpstreamSettings:
     overrides.close()
     s = UpstreamSettings(
         target=target,
+        client=cast(UpstreamClient, t.choice("client", ("h1", "aiohttp"), "h1")),
         urls=MappingProxyType(urls),
         paper_state=t.path("paper_state", base_dir / "paper-state.json"),
         connect_timeout_s=t.float_("connect_timeout_s", 2.0, lo=0.05, hi=60.0),

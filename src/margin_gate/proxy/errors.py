@@ -24,6 +24,7 @@ __all__ = [
     "BAD_PATH",
     "DISCONNECTED",
     "JSON_CONTENT_TYPE",
+    "METHOD_NOT_ALLOWED",
     "MONEY_OUT_REFUSED",
     "NOT_ALLOWED",
     "NOT_READY",
@@ -47,6 +48,7 @@ NOT_ALLOWED = UNAUTHORIZED.with_msg(
 )
 NO_ROUTE = BinanceError(-1002, "margin-gate: no upstream is configured for this path.", 404)
 BAD_PATH = BinanceError(-1002, "margin-gate: malformed request path.", 400)
+METHOD_NOT_ALLOWED = BinanceError(-1002, "margin-gate: only GET, POST, PUT and DELETE.", 405)
 NOT_READY = BinanceError(-1001, "margin-gate is starting or stopping; try again.", 503)
 # -1001 DISCONNECTED: "Internal error; unable to process your request. Please try again." —
 # used when a read could not be answered; an order gets -1007 instead (its fate is unknown).

@@ -24,6 +24,7 @@ from margin_gate.auth.bots import Bot
 from margin_gate.auth.bots import BotAuth
 from margin_gate.clock import Clock
 from margin_gate.proxy.errors import BAD_PATH
+from margin_gate.proxy.errors import METHOD_NOT_ALLOWED
 from margin_gate.proxy.errors import MONEY_OUT_REFUSED
 from margin_gate.proxy.errors import NO_ROUTE
 from margin_gate.proxy.errors import NOT_ALLOWED
@@ -60,6 +61,9 @@ _log = logging.getLogger("margin_gate.proxy")
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 _AUTH_RULES = {-2014: "auth.api_key", -2015: "auth.api_key", -1022: "auth.signature"}
 _AUTH_RULES |= {-1021: "auth.timestamp", -1102: "auth.params", -1131: "auth.recv_window"}
+
+
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})  # all Binance's REST API uses
 
 
 class _ClientGone(Exception):
@@ -161,6 +165,8 @@ class Gateway:
         self, scope: Scope, receive: Receive, flow: _Flow, request_id: str, received_at: int
     ) -> Answer:
         method = flow.method
+        if method not in _METHODS:
+            return flow.refuse(METHOD_NOT_ALLOWED, "route.method")
         path = check_path(scope.get("raw_path") or scope["path"].encode("latin-1"))
         if path is None:
             return flow.refuse(BAD_PATH, "route.bad_path")

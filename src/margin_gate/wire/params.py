@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,16 @@ _SIGNATURE = "signature"
 # Characters left as-is when we encode parameters we send upstream. Binance signs the exact
 # bytes, so any consistent encoding works; this one keeps JSON lists (batchOrders) readable.
 _SAFE = "-_.~"
+_NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9_.~\-]")
+
+
+def _decode(text: str) -> str:
+    # Fast path: most keys and values carry no escapes (unquote_plus costs ~0.5 µs each).
+    return unquote_plus(text) if "%" in text or "+" in text else text
+
+
+def _encode(text: str) -> str:
+    return quote(text, safe=_SAFE) if _NEEDS_QUOTING.search(text) else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +90,17 @@ def _split(raw: bytes) -> tuple[list[tuple[str, str]], bytes, str | None] | Bina
         if not chunk:
             continue
         name, _, value = chunk.partition("=")
-        key = unquote_plus(name)
+        key = _decode(name)
         if key in seen:
             return DUPLICATE_PARAM.with_msg(f"Duplicate values for a parameter detected: '{key}'.")
         seen.add(key)
         if key == _SIGNATURE:
-            signature = unquote_plus(value)
+            signature = _decode(value)
             end = start + len(chunk)
             # Cut the chunk and one adjoining "&" out of the raw text.
             unsigned = text[: start - 1] + text[end:] if start > 0 else text[end + 1 :]
             continue
-        pairs.append((key, unquote_plus(value)))
+        pairs.append((key, _decode(value)))
     return pairs, unsigned.encode("ascii"), signature
 
 
@@ -114,6 +125,4 @@ def parse_params(method: str, raw_query: bytes, raw_body: bytes) -> Params | Bin
 
 def encode_params(items: list[tuple[str, str]]) -> bytes:
     """Form-encode parameters for sending upstream (the bytes we sign are the bytes we send)."""
-    return "&".join(f"{quote(k, safe=_SAFE)}={quote(v, safe=_SAFE)}" for k, v in items).encode(
-        "ascii"
-    )
+    return "&".join([f"{_encode(k)}={_encode(v)}" for k, v in items]).encode("ascii")
