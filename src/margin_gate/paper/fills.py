@@ -57,6 +57,8 @@ def _entry(
     spec: FuturesSymbol, old_qty: Decimal, old_entry: Decimal, qty: Decimal, price: Decimal
 ) -> Decimal:
     total = old_qty + qty
+    if not old_qty:
+        return price
     if spec.kind == "UM":
         return (old_qty * old_entry + qty * price) / total
     return total / (old_qty / old_entry + qty / price)

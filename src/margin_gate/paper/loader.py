@@ -1,8 +1,9 @@
 """Loading a paper state file (JSON or TOML) into `PaperState`; unknown or missing keys fail.
 
-`comment` keys are ignored anywhere. Numbers may be JSON strings (preferred: exact) or JSON/TOML numbers (TOML floats are read as
-Decimal; JSON floats go through their shortest repr). Every error names the offending key, e.g.
-`unknown key 'markets.um.BTCUSDT.filter'`. The schema is documented in docs/paper-exchange.md.
+`comment` keys are ignored anywhere. Numbers may be JSON strings (preferred: exact) or JSON/TOML
+numbers (TOML floats are read as Decimal; JSON floats go through their shortest repr). Every error
+names the offending key, e.g. `unknown key 'markets.um.BTCUSDT.filter'`. Schema:
+docs/paper-exchange.md.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from margin_gate.paper.schema import RiskSettings
 
 __all__ = ["StateError", "load_state", "parse_state"]
 
-# Assets valued at 1 USD unless the file says otherwise.
+# Assets valued at 1 USD, with collateral rate 1, unless the file says otherwise.
 _STABLE = ("USDT", "USDC", "FDUSD", "BUSD")
 _MISSING = object()
 # Keys ignored wherever they appear: JSON has no comments, so state files carry them as keys.
@@ -178,6 +179,8 @@ def parse_state(data: Mapping[str, Any]) -> PaperState:
     markets.done()
     collateral = root.obj("collateral")
     rates = collateral.obj("rates").decimals()
+    for stable in _STABLE:
+        rates.setdefault(stable, Decimal(1))
     tiers = {
         asset: tuple(_tier(t, f"collateral.tiers.{asset}[{i}]") for i, t in enumerate(items))
         for asset, items in collateral.obj("tiers").entries()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from tests.unit.paper import states
 
 from margin_gate.paper.ledger import Ledger
 from margin_gate.paper.schema import Bracket
@@ -14,6 +13,7 @@ from margin_gate.paper.unimmr import bracket_for
 from margin_gate.paper.unimmr import collateral_value
 from margin_gate.paper.unimmr import compute
 from margin_gate.paper.unimmr import maint_margin
+from tests.unit.paper import states
 
 D = Decimal
 
