@@ -90,7 +90,7 @@ class GatewayApp:
             if s.upstream.target == "paper":
                 paper_url = await _start_paper(stack, s)
                 bases = {prefix: paper_url for prefix in bases}
-            upstream = self._upstream or _make_upstream(s)
+            upstream = _make_upstream(s) if self._upstream is None else self._upstream
             stack.push_async_callback(upstream.aclose)
             self.upstream_bases = bases
             self.gateway = Gateway(
@@ -178,9 +178,9 @@ def create_app(
         )
     return GatewayApp(
         settings,
-        hook=hook or AcceptAll(),
-        observer=observer or NullObserver(),
-        clock=clock or SystemClock(),
+        hook=AcceptAll() if hook is None else hook,
+        observer=NullObserver() if observer is None else observer,
+        clock=SystemClock() if clock is None else clock,
         upstream=upstream,
         replay=replay,
     )
