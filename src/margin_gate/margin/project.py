@@ -71,9 +71,9 @@ def resolve(
     if replaced is None:
         return intent.alternatives, None
     order = risk.pending.order(replaced)
-    old = order.legs[0] if order is not None and order.legs else None
-    if not isinstance(old, OrderLeg):
-        return intent.alternatives, replaced
+    assert order is not None  # found by a ref: the book indexes orders led by an OrderLeg
+    old = order.legs[0]
+    assert isinstance(old, OrderLeg)
     alternatives = tuple(
         tuple(
             dataclasses.replace(leg, position_side=old.position_side, reduce_only=old.reduce_only)

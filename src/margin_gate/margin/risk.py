@@ -212,10 +212,6 @@ class AccountRisk:
     def find_pending(self, ref: OrderRef) -> str | None:
         return self._book.find(ref)
 
-    def cached_effect(self, key: GroupKey) -> Effect:
-        """The pending orders' current worst-side effect on group `key` (EMPTY if none)."""
-        return self._effects.get(key, EMPTY)
-
     # -- TOTALS --
 
     @engine_context

@@ -467,6 +467,23 @@ def test_oco_takes_the_worse_leg() -> None:
     assert p.worst_case_legs == i.alternatives[1]
 
 
+def test_oco_first_leg_can_be_the_worse_one() -> None:
+    # BUY 1: LIMIT_MAKER 42,000 (above mark: 42,000) vs STOP_LOSS 41,000 → 41,205
+    # the limit leg costs more: USDT 100,000 − 42,000; BTC 0.999 → 37,962 → 95,962
+    r = risk(usdt(cross=100_000), positions=(ETH_LONG,))
+    i = intent(
+        "/papi/v1/margin/order/oco",
+        symbol="BTCUSDT",
+        side="BUY",
+        quantity="1",
+        price="42000",
+        stopPrice="41000",
+    )
+    p = project(r, i)
+    assert p.worst_case_legs == i.alternatives[0]
+    assert p.adjusted_equity_after == 95_962
+
+
 def test_oco_stop_limit_leg_uses_stop_limit_price() -> None:
     # stop-limit 37,000 → min(37,000, 40,000) = 37,000 → 36,963 USDT
     r = risk(coin("BTC", 1), positions=(ETH_LONG,))

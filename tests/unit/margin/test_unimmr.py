@@ -121,6 +121,8 @@ def test_uni_mmr_is_infinite_without_maintenance_margin() -> None:
     assert uni_mmr(D(100), D(-1)) == INFINITY
     assert uni_mmr(D(100), D(50)) == 2
     assert compute(snapshot(usdt(cross=1_000)), ProjectionSettings()).uni_mmr == INFINITY
+    # an all-zero balance of an unpriced asset is no row and needs no price
+    assert compute(snapshot(Balance("XRP")), ProjectionSettings()).assets == ()
 
 
 def test_negative_equity_counts_in_full_and_open_loss_is_subtracted() -> None:
