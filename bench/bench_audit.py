@@ -109,11 +109,10 @@ async def throughput(config: AuditConfig, client: Redis | None, n: int) -> dict[
         if i % 100 == 0:
             await asyncio.sleep(0)
     written = time.perf_counter() - t0
-    if client is not None:
-        while log.streamed < log.written:
-            await asyncio.sleep(0.001)
-    await log.close()
+    await log.close(timeout=120)  # delivers the stream queue, then the final fsync
     total = time.perf_counter() - t0
+    if client is not None:
+        assert log.streamed == log.written, (log.streamed, log.written)
     return {
         "records": n,
         "written_per_s": round(n / written),
@@ -125,6 +124,24 @@ async def throughput(config: AuditConfig, client: Redis | None, n: int) -> dict[
     }
 
 
+async def paced_cpu(
+    config: AuditConfig, client: Redis | None, rate: int, seconds: float
+) -> dict[str, Any]:
+    """Process CPU per record at a steady `rate` (10 records per tick), drain task included:
+    what the audit log costs the gateway's core at that load."""
+    log = AuditLog(config, redis=client)
+    await log.start()
+    t0, c0 = time.perf_counter(), time.process_time()
+    n = int(rate * seconds)
+    for i in range(0, n, 10):
+        for j in range(i, i + 10):
+            log.write(decision(j))  # type: ignore[arg-type]
+        await asyncio.sleep(max(0.0, t0 + (i + 10) / rate - time.perf_counter()))
+    await log.close()  # delivers what the stream still holds
+    cpu = time.process_time() - c0
+    return {"rate_per_s": rate, "records": n, "cpu_per_record_us": round(cpu / n * 1e6, 1)}
+
+
 def private_redis() -> tuple[str, subprocess.Popen[bytes]]:
     if shutil.which("redis-server") is None:
         sys.exit("no redis-server on PATH: pass --redis-url")
@@ -132,8 +149,17 @@ def private_redis() -> tuple[str, subprocess.Popen[bytes]]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
-        + ["--appendonly", "no"],
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
@@ -173,6 +199,13 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         results["write_latency_fsync_each_write"] = await latency(
             cfg("lfe", with_stream=False, fsync_interval_ms=0), None, min(args.n, 2000)
         )
+        for rate in (1000, 5000):
+            results[f"cpu_file_{rate}"] = await paced_cpu(
+                cfg(f"cf{rate}", with_stream=False), None, rate, args.paced_s
+            )
+            results[f"cpu_file_stream_{rate}"] = await paced_cpu(
+                cfg(f"cfs{rate}", with_stream=True), client, rate, args.paced_s
+            )
         results["throughput_file"] = await throughput(cfg("tf", with_stream=False), None, args.n_tp)
         results["throughput_file_stream"] = await throughput(
             cfg("tfs", with_stream=True), client, args.n_tp
@@ -190,6 +223,7 @@ def main() -> None:
     parser.add_argument("--redis-url", help="an existing Redis (default: a private one)")
     parser.add_argument("-n", type=int, default=50_000, help="writes per latency run")
     parser.add_argument("--n-tp", type=int, default=200_000, help="records per throughput run")
+    parser.add_argument("--paced-s", type=float, default=2.0, help="seconds per paced CPU run")
     parser.add_argument("--fsync-ms", type=int, default=50, help="group commit interval (ms)")
     args = parser.parse_args()
 
@@ -233,6 +267,11 @@ def main() -> None:
     for key, label in (("throughput_file", "file"), ("throughput_file_stream", "file + stream")):
         r = results[key]
         print(f"  {label:32} {r['written_per_s']:>10,} {r['sustained_per_s']:>10,}")
+    print(f"{'CPU per record at a steady rate':34} {'file':>10} {'+ stream':>10}")
+    for rate in (1000, 5000):
+        f = results[f"cpu_file_{rate}"]["cpu_per_record_us"]
+        fs = results[f"cpu_file_stream_{rate}"]["cpu_per_record_us"]
+        print(f"  {rate:>6,} records/s{'':16} {f:>8}µs {fs:>8}µs")
     if args.json:
         Path(args.json).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
 

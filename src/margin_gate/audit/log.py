@@ -90,6 +90,7 @@ class AuditLog:
                 batch_max=config.batch_max,
                 timeout_s=config.redis_timeout_s,
                 heartbeat_s=config.heartbeat_s,
+                linger_s=config.stream_linger_ms / 1000,
             )
         targets: list[Syncable] = [t for t in (self._file, self._spill) if t is not None]
         self._syncer = None if fsync_each else Syncer(targets, config.fsync_interval_ms / 1000)
