@@ -28,10 +28,10 @@ PATH = "/fapi/v1/order"
 ORDER_ACK = (
     b'{"clientOrderId":"bench","cumQty":"0","cumQuote":"0","executedQty":"0","orderId":22542179,'
     b'"avgPrice":"0.00000","origQty":"0.001","price":"30000","reduceOnly":false,"side":"BUY",'
-    b'"positionSide":"BOTH","status":"NEW","stopPrice":"0","closePosition":false,'
+    b'"positionSide":"BOTH","status":"NEW","closePosition":false,'
     b'"symbol":"BTCUSDT","timeInForce":"GTC","type":"LIMIT","origType":"LIMIT",'
     b'"updateTime":1566818724722,"workingType":"CONTRACT_PRICE","priceProtect":false,'
-    b'"priceMatch":"NONE","selfTradePreventionMode":"NONE","goodTillDate":0,"pad":"xxx"}'
+    b'"goodTillDate":0}'
 )
 
 

@@ -2,7 +2,7 @@
 upstream called directly, in the same run.
 
     .venv/bin/python bench/bench_passthrough.py [--seconds 10] [--rounds 1]
-                                                [--clients aiohttp,httpx,httpx-aiohttp]
+                                                [--clients h1,aiohttp,httpx,httpx-aiohttp]
 
 Starts a fast upstream (nginx `return 200` with a 406-byte order ack when nginx is installed,
 else a raw uvloop responder), one gateway process per upstream client (one uvicorn worker,
@@ -98,7 +98,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--clients", default="aiohttp,httpx,httpx-aiohttp")
+    parser.add_argument("--clients", default="h1,aiohttp,httpx,httpx-aiohttp")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "passthrough.json")
     args = parser.parse_args()
     clients = [c for c in args.clients.split(",") if c]

@@ -1,0 +1,191 @@
+"""Settings values: frozen dataclasses, `Secret` (masked key material) and `ConfigError`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+from margin_gate.auth.signing import KeyKind
+from margin_gate.auth.signing import Signer
+from margin_gate.auth.signing import Verifier
+
+__all__ = [
+    "API_KEY_PATTERN",
+    "DEFAULT_UPSTREAMS",
+    "KEY_KINDS",
+    "Account",
+    "AuditSettings",
+    "AuthSettings",
+    "BotSettings",
+    "ConfigError",
+    "Profile",
+    "Secret",
+    "ServerSettings",
+    "Settings",
+    "StateBackend",
+    "StateSettings",
+    "UpstreamClient",
+    "UpstreamSettings",
+    "UpstreamTarget",
+    "mask",
+]
+
+# Binance path prefixes and their production hosts (binance-pm.md §0.1, §2.1; clients.md).
+DEFAULT_UPSTREAMS: Mapping[str, str] = MappingProxyType(
+    {
+        "papi": "https://papi.binance.com",
+        "fapi": "https://fapi.binance.com",
+        "dapi": "https://dapi.binance.com",
+        "api": "https://api.binance.com",
+        "sapi": "https://api.binance.com",
+    }
+)
+# What an API key looks like to us; anything else is -2014 "API-key format invalid" (§3.6).
+API_KEY_PATTERN = re.compile(r"[A-Za-z0-9_\-]{8,128}")
+KEY_KINDS: tuple[KeyKind, ...] = ("hmac", "ed25519", "rsa")
+
+UpstreamTarget = Literal[
+    "binance",  # the per-prefix URLs in [upstream.urls] (Binance's hosts unless overridden)
+    "paper",  # the bundled paper exchange, started in-process; every prefix routes to it
+]
+UpstreamClient = Literal[
+    "h1",  # margin-gate's own keep-alive HTTP/1.1 client (proxy/h1.py): fastest measured
+    "aiohttp",  # aiohttp's ClientSession (proxy/upstream.py)
+]
+StateBackend = Literal[
+    "memory",  # one process; state is lost on restart
+    "redis",  # shared by replicas through [state] redis_url
+]
+
+
+class ConfigError(ValueError):
+    """A bad configuration; the message starts with the dotted key it is about."""
+
+
+def mask(value: str | bytes | None) -> str:
+    """A loggable stand-in for key material: at most the first 4 characters of a long key."""
+    if not value:
+        return "<empty>"
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+    if len(text) < 16 or "-----BEGIN" in text:
+        return "***"
+    return f"{text[:4]}***"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Secret:
+    """Key material read from the environment or a file. Never printed: see `mask`."""
+
+    value: bytes
+    source: str  # "env:NAME", "file:PATH" or "inline" (API keys only); safe to log
+
+    def text(self) -> str:
+        return self.value.decode("ascii")
+
+    def __repr__(self) -> str:
+        return f"Secret({self.source}, ***)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    max_body_bytes: int = 64 * 1024
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    target: UpstreamTarget = "binance"
+    client: UpstreamClient = "h1"
+    # path prefix (no slashes) -> base URL
+    urls: Mapping[str, str] = field(default_factory=lambda: DEFAULT_UPSTREAMS)
+    paper_state: Path = Path("config/paper-state.json")
+    connect_timeout_s: float = 2.0
+    timeout_s: float = 10.0
+    pool_size: int = 100
+    keepalive_s: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    replay_protection: bool = True
+    replay_max_entries: int = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An exchange account: the only holder of the real Binance key."""
+
+    name: str
+    key_kind: KeyKind
+    api_key: Secret
+    signer: Signer = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BotSettings:
+    """A bot's gateway identity: its key, how it signs, and what it may do."""
+
+    name: str
+    api_key: Secret
+    key_kind: KeyKind
+    verifier: Verifier = field(repr=False)
+    account: str = "main"
+    profile: str = "default"
+    allow_endpoints: tuple[str, ...] | None = None  # None: every endpoint
+    allow_money_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Policy profile; the margin engine and policy issues add their keys here."""
+
+    name: str
+    min_unimmr_after: Decimal | None = None
+    allow_money_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StateSettings:
+    backend: StateBackend = "memory"
+    redis_url: str | None = None
+    key_prefix: str = "mg"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSettings:
+    path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    accounts: Mapping[str, Account]
+    bots: Mapping[str, BotSettings]
+    profiles: Mapping[str, Profile]
+    server: ServerSettings = ServerSettings()
+    upstream: UpstreamSettings = UpstreamSettings()
+    auth: AuthSettings = AuthSettings()
+    state: StateSettings = StateSettings()
+    audit: AuditSettings = AuditSettings()
+    source: Path | None = None
+
+    def with_server(self, *, host: str | None = None, port: int | None = None) -> Settings:
+        """A copy with the command line's --host/--port applied."""
+        server = replace(
+            self.server,
+            host=host if host is not None else self.server.host,
+            port=port if port is not None else self.server.port,
+        )
+        return replace(self, server=server)
