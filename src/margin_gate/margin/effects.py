@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 from typing import Protocol
 
 from margin_gate.margin.brackets import BracketTable
@@ -84,7 +85,7 @@ class Effect:
     positions: tuple[Position, ...] = ()
     balances: tuple[Balance, ...] = ()
     wallet: Decimal = ZERO
-    wallet_field: str = "um_wallet"
+    wallet_field: Literal["um_wallet", "cm_wallet"] = "um_wallet"
 
 
 EMPTY = Effect({}, ZERO)

@@ -153,6 +153,18 @@ def _balances_after(risk: AccountRisk, effects: dict[GroupKey, Effect]) -> tuple
         if effect.wallet and effect.deltas:
             (asset,) = effect.deltas
             b = out.get(asset) or risk.balance(asset)
-            grown = getattr(b, effect.wallet_field) + effect.wallet
-            out[asset] = dataclasses.replace(b, **{effect.wallet_field: grown})
+            um, cm = b.um_wallet, b.cm_wallet
+            if effect.wallet_field == "um_wallet":
+                um += effect.wallet
+            else:
+                cm += effect.wallet
+            out[asset] = Balance(
+                asset,
+                b.cross_margin_asset,
+                b.cross_margin_borrowed,
+                b.cross_margin_interest,
+                um,
+                cm,
+                b.cross_margin_locked,
+            )
     return tuple(out[name] for name in sorted(out))
