@@ -14,6 +14,7 @@ every `fsync_interval_ms` on a thread; the Redis stream is fed by a background t
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import Any
 from typing import Literal
@@ -38,6 +39,8 @@ from margin_gate.clock import Clock
 from margin_gate.clock import SystemClock
 
 __all__ = ["AuditClosedError", "AuditLog", "AuditWriteError"]
+
+_log = logging.getLogger("margin_gate.audit")
 
 
 class AuditWriteError(OSError):
@@ -102,7 +105,10 @@ class AuditLog:
     # -- lifecycle
 
     async def start(self) -> None:
-        """Open the files, start the fsync thread and the stream task, write the open event."""
+        """Open the files, start the fsync thread and the stream task, write the open event.
+        Raises OSError if the directory or the spill file cannot be opened (fail at startup)."""
+        if self._state != "new":
+            raise RuntimeError("AuditLog.start() called twice")
         if self._file is not None:
             self._file.open(self._clock.now_ms())
         if self._spill is not None:
@@ -126,7 +132,10 @@ class AuditLog:
         in the spill file for the next start), fsync and close the files. Idempotent."""
         if self._state != "open":
             return
-        self.write({"kind": "event", "msg": CLOSED_MSG})
+        try:
+            self.write({"kind": "event", "msg": CLOSED_MSG})
+        except AuditWriteError:
+            _log.exception("audit close event not written")
         self._state = "closed"
         if self._stream is not None:
             await self._stream.stop(timeout)

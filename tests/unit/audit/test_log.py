@@ -152,10 +152,23 @@ async def test_write_outside_start_and_close_raises(tmp_path):
     with pytest.raises(AuditClosedError):
         log.write(decision(0))
     await log.start()
+    with pytest.raises(RuntimeError, match="twice"):
+        await log.start()
     await log.close()
     await log.close()  # idempotent
     with pytest.raises(AuditClosedError):
         log.write(decision(1))
+
+
+async def test_an_unserializable_value_raises_and_leaves_the_chain_alone(tmp_path):
+    log = AuditLog(file_config(tmp_path))
+    await log.start()
+    with pytest.raises(TypeError):
+        log.write(decision(1, msg=object()))
+    log.write(decision(2))
+    await log.close()
+    assert [r["seq"] for r in records(tmp_path)] == [1, 2, 3]
+    assert _verify_dir(tmp_path).ok
 
 
 async def test_two_processes_write_separate_files_and_chains(tmp_path):
