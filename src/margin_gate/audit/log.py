@@ -195,7 +195,7 @@ class AuditLog:
             return True
         if stream.spill_failed:
             return False
-        return self.config.policy != "refuse" or (stream.up and not stream.spilling)
+        return self.config.policy != "refuse" or stream.healthy
 
     # -- metrics (plain numbers for the metrics module)
 
