@@ -76,11 +76,13 @@ class AssetState:
         self.terms_p: Terms = ZERO_TERMS
 
     def set_balance(self, balance: Balance, loan_rate: Decimal, with_interest: bool) -> None:
+        """Take a new balance: its equity part and its loan MM."""
         self.balance = balance
         self.wallet = wallet_equity(balance)
         self.loan_mm = loan_maint_margin(balance, loan_rate, with_interest)
 
     def add_futures(self, market: str, d_pnl: Decimal, d_mm: Decimal) -> None:
+        """Patch Σ uPnL and the UM or CM MM by one symbol's change."""
         self.pnl += d_pnl
         if market == "UM":
             self.um_mm += d_mm
@@ -95,6 +97,7 @@ class AssetState:
             self.pnl = self.um_mm = self.cm_mm = ZERO
 
     def add_pending(self, delta: Iterable[Decimal], sign: int) -> None:
+        """Add (sign 1) or remove (−1) one pending group's delta; exact zero at none left."""
         add_into(self.pending, delta, sign)
         self.n_pending += sign
         if self.n_pending == 0:

@@ -63,16 +63,19 @@ Instruments = Mapping[SymbolKey, Instrument]
 
 
 def missing(name: str) -> BinanceError:
+    """-1102 for a mandatory parameter that is absent or empty."""
     return MANDATORY_PARAM.with_msg(
         f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
     )
 
 
 def malformed(name: str, why: str) -> BinanceError:
+    """-1102 for a parameter that is present but unusable (`why` says how)."""
     return MANDATORY_PARAM.with_msg(f"Parameter '{name}' was malformed: {why}.")
 
 
 def illegal(name: str, legal: str = _NUMBER_RANGE) -> BinanceError:
+    """-1100 for characters outside the parameter's legal range."""
     return ILLEGAL_CHARS.with_msg(
         f"Illegal characters found in parameter '{name}'; legal range is {legal}."
     )
@@ -104,6 +107,7 @@ def number(params: Params, name: str, step: Decimal = ZERO) -> Decimal | None | 
 
 
 def required(params: Params, name: str, step: Decimal = ZERO) -> Decimal | BinanceError:
+    """`number`, with -1102 when absent."""
     value = number(params, name, step)
     return missing(name) if value is None else value
 
@@ -117,6 +121,7 @@ def first(params: Params, names: tuple[str, ...], step: Decimal) -> Decimal | No
 
 
 def flag(params: Params, name: str) -> bool | BinanceError:
+    """ "true"/"false" in any case; absent is False."""
     raw = params.get(name)
     if raw is None or raw == "":
         return False
@@ -127,6 +132,7 @@ def flag(params: Params, name: str) -> bool | BinanceError:
 
 
 def choice(params: Params, name: str, allowed: tuple[str, ...], default: str) -> str | BinanceError:
+    """One of `allowed`, or `default` when absent."""
     raw = params.get(name) or default
     if raw not in allowed:
         return malformed(name, "must be one of " + ", ".join(allowed))
@@ -134,6 +140,7 @@ def choice(params: Params, name: str, allowed: tuple[str, ...], default: str) ->
 
 
 def identifier(params: Params, name: str) -> str | BinanceError:
+    """A symbol or asset name, upper-cased; -1100 for illegal characters."""
     raw = params.get(name)
     if raw is None or raw == "":
         return missing(name)
@@ -145,6 +152,7 @@ def identifier(params: Params, name: str) -> str | BinanceError:
 def instrument(
     params: Params, market: Market, instruments: Instruments
 ) -> Instrument | BinanceError:
+    """The instrument named by `symbol` on `market` (-1121 when unknown)."""
     symbol = identifier(params, "symbol")
     if isinstance(symbol, BinanceError):
         return symbol
@@ -153,6 +161,7 @@ def instrument(
 
 
 def side(params: Params) -> Side | BinanceError:
+    """BUY or SELL (-1117 otherwise)."""
     raw = params.get("side")
     if raw is None or raw == "":
         return missing("side")
@@ -160,6 +169,7 @@ def side(params: Params) -> Side | BinanceError:
 
 
 def order_type(params: Params, name: str, allowed: frozenset[str]) -> str | BinanceError:
+    """An order type from `allowed` (-1116 otherwise), read from parameter `name`."""
     raw = params.get(name)
     if raw is None or raw == "":
         return missing(name)
@@ -171,6 +181,8 @@ def _reject_constant(name: str) -> object:
 
 
 def json_list(raw: str | None) -> list[dict[str, str]] | BinanceError:
+    """batchOrders: a JSON list of 1–5 objects; numbers keep their literal text, booleans
+    become "true"/"false"; NaN/Infinity literals are refused."""
     if raw is None or raw == "":
         return missing("batchOrders")
     try:

@@ -152,6 +152,7 @@ class AccountRisk:
         return self._book
 
     def instrument(self, key: GroupKey) -> Instrument:
+        """Static facts of (market, symbol); SnapshotError when unknown."""
         found = self._snapshot.instruments.get(cast(SymbolKey, key))
         if found is None:
             raise SnapshotError(NO_INSTRUMENT.format(key=key))
@@ -169,30 +170,37 @@ class AccountRisk:
         return SymbolState(instrument, self._table(symbol), self._marks[symbol])
 
     def position(self, symbol: str, side: PositionSide) -> Position | None:
+        """The live position of (symbol, positionSide), None when flat."""
         state = self._symbols.get(symbol)
         return None if state is None else state.positions.get(side)
 
     def positions(self) -> list[Position]:
+        """Every open position, by symbol."""
         return [p for s in sorted(self._symbols) for p in self._symbols[s].positions.values()]
 
     def balance(self, asset: str) -> Balance:
+        """The live balance of `asset` (all zero when unknown)."""
         found = self._assets.get(asset)
         return Balance(asset) if found is None else found.balance
 
     def mark_price(self, symbol: str) -> Decimal:
+        """The live mark of a futures symbol; SnapshotError when unknown."""
         if symbol not in self._marks:
             raise SnapshotError(NO_MARK.format(symbol=symbol))
         return self._marks[symbol]
 
     def index_price(self, asset: str) -> Decimal:
+        """The live index price of `asset` in USD; SnapshotError when unknown."""
         if asset not in self._prices:
             raise SnapshotError(NO_PRICE.format(asset=asset))
         return self._prices[asset]
 
     def loan_rate(self, asset: str) -> Decimal:
+        """Margin-loan MM rate of `asset` (snapshot, else `default_loan_mm_rate`)."""
         return self._snapshot.loan_mm_rates.get(asset, self._settings.default_loan_mm_rate)
 
     def fee_rate(self, key: GroupKey) -> Decimal:
+        """Taker fee of (market, symbol) (snapshot commission, else the default)."""
         found = self._snapshot.commissions.get(cast(SymbolKey, key))
         if found is not None:
             return found.taker
@@ -200,6 +208,7 @@ class AccountRisk:
         return s.default_margin_taker_fee if key[0] == "MARGIN" else s.default_taker_fee
 
     def pending_legs(self, key: GroupKey, exclude: str | None = None) -> list[Leg]:
+        """Legs pending on group `key`, without pending order `exclude`."""
         return self._book.legs(key, exclude)
 
     def pending_balance_legs(self, assets: Iterable[str], exclude: str | None = None) -> list[Leg]:
@@ -210,6 +219,7 @@ class AccountRisk:
         return [leg for key in sorted(keys) for leg in self._book.legs(key, exclude)]
 
     def find_pending(self, ref: OrderRef) -> str | None:
+        """The key of the pending order `ref` names (a modify's target), if any."""
         return self._book.find(ref)
 
     # -- TOTALS --
