@@ -79,6 +79,10 @@ class AccountData:
     margin_t: dict[str, int] = field(default_factory=dict)  # asset → u of its margin balance
     liab_e: dict[str, int] = field(default_factory=dict)  # asset → E of its liability
     risk_e: int = 0  # E of the last riskLevelChange
+    # watermarks set by a REST load ("p:<symbol>", "w:<market>:<asset>", "m:<asset>"): data at
+    # exactly that time is included (REST reads state after the trade); a stream watermark
+    # instead means an event at the same T that arrives later is a new one (stream order).
+    rest_marks: set[str] = field(default_factory=set)
     # local ms of the last stream event per open order / of removals (reconcile merge)
     order_seen: dict[str, int] = field(default_factory=dict)
     closed_seen: dict[str, int] = field(default_factory=dict)
@@ -101,7 +105,19 @@ class AccountData:
             liab_e=dict(self.liab_e),
             order_seen=dict(self.order_seen),
             closed_seen=dict(self.closed_seen),
+            rest_marks=set(self.rest_marks),
         )
+
+    def pos_new(self, symbol: str, t: int) -> bool:
+        """Is a trade at `t` on `symbol` not yet in the confirmed position?"""
+        return _newer(t, self.pos_t.get(symbol, 0), f"p:{symbol}" in self.rest_marks)
+
+    def wallet_new(self, market: str, asset: str, t: int) -> bool:
+        key = f"{market}:{asset}"
+        return _newer(t, self.wallet_t.get(key, 0), f"w:{key}" in self.rest_marks)
+
+    def margin_new(self, asset: str, t: int) -> bool:
+        return _newer(t, self.margin_t.get(asset, 0), f"m:{asset}" in self.rest_marks)
 
     def symbols(self) -> set[str]:
         """Futures symbols the account holds or has orders/fills on (prices they need)."""
@@ -109,6 +125,10 @@ class AccountData:
         found.update(o.symbol for o in self.open_orders.values() if o.market != "MARGIN")
         found.update(f.symbol for f in self.fills.values() if f.market != "MARGIN")
         return found
+
+
+def _newer(t: int, watermark: int, from_rest: bool) -> bool:
+    return t > watermark or (t == watermark and not from_rest)
 
 
 @dataclass(slots=True)

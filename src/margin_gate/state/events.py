@@ -110,6 +110,7 @@ def _account_update(data: AccountData, e: Event, seen_ms: int, effects: Effects)
             replace(old, um_wallet=wb) if market == "UM" else replace(old, cm_wallet=wb)
         )
         data.wallet_t[wkey] = t
+        data.rest_marks.discard(f"w:{wkey}")
         _close_assets(data, market, asset, t)
     for p in body.get("P") or ():
         symbol = str(p.get("s"))
@@ -124,6 +125,7 @@ def _account_update(data: AccountData, e: Event, seen_ms: int, effects: Effects)
             entry = dec(p.get("ep"), "ACCOUNT_UPDATE.P.ep")
             data.positions[key] = Position(symbol, market, side, amount, entry)
         data.pos_t[symbol] = t
+        data.rest_marks.discard(f"p:{symbol}")
         for k, fill in list(data.fills.items()):
             if fill.market == market and fill.symbol == symbol and fill.time <= t:
                 # One ACCOUNT_UPDATE carries a fill's position and wallet changes together.
@@ -157,6 +159,7 @@ def _outbound_account_position(data: AccountData, e: Event, seen_ms: int, effect
             old, cross_margin_asset=free + locked, cross_margin_locked=locked
         )
         data.margin_t[asset] = u
+        data.rest_marks.discard(f"m:{asset}")
         _close_assets(data, "MARGIN", asset, u)
     effects.data_changed = True
 
@@ -280,7 +283,7 @@ def _add_fill(
     realized = dec(o.get("rp", "0"), "ORDER_TRADE_UPDATE.rp")
     if instrument is not None and realized:
         assets.add(instrument.margin_asset)
-    open_assets = frozenset(a for a in assets if t >= data.wallet_t.get(f"{market}:{a}", 0))
+    open_assets = frozenset(a for a in assets if data.wallet_new(market, a, t))
     fill = PendingFill(
         market=market,
         symbol=symbol,
@@ -294,7 +297,7 @@ def _add_fill(
         realized=realized,
         fee=fee,
         fee_asset=str(fee_asset) if fee_asset else None,
-        position_open=t >= data.pos_t.get(symbol, 0),
+        position_open=data.pos_new(symbol, t),
         open_assets=open_assets,
     )
     _store_fill(data, key, fill)
@@ -363,7 +366,7 @@ def _add_margin_fill(data: AccountData, symbol: str, order_id: str, e: Event) ->
         fee_asset=str(fee_asset) if fee_asset else None,
         quote_qty=quote if quote is not None else qty * price,
         position_open=False,
-        open_assets=frozenset(a for a in assets if t >= data.margin_t.get(a, 0)),
+        open_assets=frozenset(a for a in assets if data.margin_new(a, t)),
     )
     _store_fill(data, key, fill)
 

@@ -48,11 +48,14 @@ def _merge_positions(old: AccountData, new: AccountData, load: LoadedAccount) ->
         t_rest = rest_t.get(symbol, started)
         if t_rest >= t_old:
             new.pos_t[symbol] = t_rest
+            new.rest_marks.add(f"p:{symbol}")
             for p in rest.get(symbol, ()):
                 if p.amount != 0:
                     new.positions[(p.market, p.symbol, p.position_side)] = p
         else:  # the stream is ahead of REST for this symbol: keep the stream's positions
             new.pos_t[symbol] = t_old
+            if f"p:{symbol}" in old.rest_marks:
+                new.rest_marks.add(f"p:{symbol}")
             for key, p in old.positions.items():
                 if key[1] == symbol:
                     new.positions[key] = p
@@ -68,25 +71,27 @@ def _merge_balances(old: AccountData, new: AccountData, load: LoadedAccount) -> 
                 new.balances[asset] = load.balances[asset]
             for wkey in (f"UM:{asset}", f"CM:{asset}"):
                 new.wallet_t[wkey] = t_rest
+                new.rest_marks.add(f"w:{wkey}")
             new.margin_t[asset] = new.liab_e[asset] = t_rest
+            new.rest_marks.add(f"m:{asset}")
         else:  # the stream is ahead of REST for this asset
             new.balances[asset] = old.balances.get(asset) or Balance(asset)
             for wkey in (f"UM:{asset}", f"CM:{asset}"):
                 new.wallet_t[wkey] = old.wallet_t.get(wkey, 0)
             new.margin_t[asset] = old.margin_t.get(asset, 0)
             new.liab_e[asset] = old.liab_e.get(asset, 0)
+            new.rest_marks.update(
+                k for k in old.rest_marks if k in (f"w:UM:{asset}", f"w:CM:{asset}", f"m:{asset}")
+            )
 
 
 def _still_open(fill: PendingFill, new: AccountData) -> PendingFill | None:
     if fill.market == "MARGIN":
-        assets = frozenset(a for a in fill.open_assets if fill.time > new.margin_t.get(a, 0))
+        assets = frozenset(a for a in fill.open_assets if new.margin_new(a, fill.time))
         return replace(fill, open_assets=assets) if assets else None
-    position_open = fill.position_open and fill.time > new.pos_t.get(fill.symbol, 0)
-    if not position_open:
+    if not (fill.position_open and new.pos_new(fill.symbol, fill.time)):
         return None  # the position part is in REST: so is the wallet part (same update)
-    assets = frozenset(
-        a for a in fill.open_assets if fill.time > new.wallet_t.get(f"{fill.market}:{a}", 0)
-    )
+    assets = frozenset(a for a in fill.open_assets if new.wallet_new(fill.market, a, fill.time))
     return replace(fill, position_open=True, open_assets=assets)
 
 
