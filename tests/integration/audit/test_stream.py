@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -13,6 +15,7 @@ from margin_gate.audit.reader import Source
 from margin_gate.audit.reader import audit_files
 from margin_gate.audit.reader import iter_sources
 from margin_gate.audit.reader import iter_stream
+from margin_gate.audit.tail import follow_stream
 from margin_gate.audit.verify import verify
 from margin_gate.cli import main
 from tests.integration.audit.redis_server import RedisServer
@@ -242,3 +245,34 @@ def test_cli_verify_reports_an_unreachable_redis(capsys):
     code = main(["audit", "verify", f"redis://127.0.0.1:{free_port()}/0", "--stream", "x"])
     assert code == 2
     assert "redis" in capsys.readouterr().err.lower()
+
+
+async def test_tail_follows_a_stream_with_filters(tmp_path, redis_url, redis_prefix, client):
+    stream = f"{redis_prefix}:audit"
+    log = AuditLog(file_config(tmp_path, stream=stream, stream_linger_ms=0), redis=client)
+    await log.start()
+    log.write(decision(0, bot="bot1"))
+    log.write(decision(1, bot="bot2"))
+    await eventually_async(lambda: log.queue_depth == 0 and log.streamed == 3)
+
+    def bot1(line: bytes) -> bool:
+        return orjson.loads(line).get("bot") == "bot1"
+
+    deadline = time.monotonic() + 5
+    lines = follow_stream(
+        redis_url, stream, bot1, backlog=5, poll=0.05, stop=lambda: time.monotonic() > deadline
+    )
+    assert orjson.loads(next(lines))["request_id"] == "req-0"  # backlog
+    log.write(decision(2, bot="bot2"))
+    log.write(decision(3, bot="bot1"))
+    await eventually_async(lambda: log.queue_depth == 0 and log.streamed == 5)
+    assert orjson.loads(next(lines))["request_id"] == "req-3"
+    lines.close()
+    await log.close()
+
+
+def test_a_redis_source_needs_a_stream_name():
+    with pytest.raises(ValueError, match="--stream"):
+        Source.parse("redis://127.0.0.1:6379/0", None)
+    assert Source.parse("redis://h:1/0", "s") == Source(redis_url="redis://h:1/0", stream="s")
+    assert Source.parse("var/audit", None) == Source(path=Path("var/audit"))
