@@ -119,8 +119,9 @@ def _single(
         leg = _futures_leg(params, instruments, market, allowed, type_param)
         if isinstance(leg, BinanceError):
             return leg
-        kind: IntentKind = "conditional" if params[type_param] in CONDITIONAL_TYPES else "order"
-        return OrderIntent(kind, route, ((leg,),))
+        conditional = params[type_param] in CONDITIONAL_TYPES
+        kind: IntentKind = "conditional" if conditional else "order"
+        return OrderIntent(kind, route, ((leg,),), conditional=conditional)
 
     return parse
 
@@ -157,7 +158,8 @@ def _batch(market: FuturesMarket, route: RouteKind) -> Parser:
             if isinstance(leg, BinanceError):
                 return leg
             legs.append(leg)
-        return OrderIntent("batch", route, (tuple(legs),))
+        conditional = any(e.get("type") in CONDITIONAL_TYPES for e in elements)
+        return OrderIntent("batch", route, (tuple(legs),), conditional=conditional)
 
     return parse
 

@@ -96,7 +96,7 @@ def project(risk: AccountRisk, intent: OrderIntent) -> Projection:
     """
     refusal = None
     if (
-        intent.kind == "conditional"
+        intent.conditional
         and risk.settings.conditional_mode == "reduce_only"
         and not all(isinstance(leg, OrderLeg) and leg.reduce_only for leg in intent.legs)
     ):

@@ -80,13 +80,15 @@ class OrderIntent:
     """What a request asks for, as worst-case legs (prices resolved later against marks).
 
     `alternatives` holds one tuple of legs that fill together, or, for an OCO, one tuple per
-    mutually exclusive leg. `replaces` names the open order a modify replaces.
+    mutually exclusive leg. `replaces` names the open order a modify replaces. `conditional`:
+    some leg is a futures stop / take-profit / trailing order (subject to `conditional_mode`).
     """
 
     kind: IntentKind
     route: RouteKind
     alternatives: tuple[tuple[Leg, ...], ...]
     replaces: OrderRef | None = None
+    conditional: bool = False
 
     @property
     def legs(self) -> tuple[Leg, ...]:

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from margin_gate.margin.decimals import ONE
+from margin_gate.margin.decimals import ZERO
+
 __all__ = [
     "BracketBoundary",
     "ConditionalMode",
@@ -16,6 +19,8 @@ __all__ = [
     "ProjectionSettings",
     "TierBasis",
 ]
+
+OUT_OF_RANGE = "ProjectionSettings.{name}={value} is outside {range}"
 
 ConditionalMode = Literal[
     "project",  # project conditional/algo orders as if triggered and filled (§2.3 gateway note)
@@ -68,3 +73,27 @@ class ProjectionSettings:
     default_loan_mm_rate: Decimal = Decimal("0.10")
     default_collateral_rate: Decimal = Decimal("0")
     pending_buffer: Decimal = Decimal("1.5")
+
+    def __post_init__(self) -> None:
+        """Refuse values that would make the arithmetic meaningless (fail at startup)."""
+        fractions = {
+            "market_slippage": self.market_slippage,
+            "default_taker_fee": self.default_taker_fee,
+            "default_margin_taker_fee": self.default_margin_taker_fee,
+            "default_loan_mm_rate": self.default_loan_mm_rate,
+        }
+        for name, value in fractions.items():
+            if not ZERO <= value < ONE:
+                raise ValueError(OUT_OF_RANGE.format(name=name, value=value, range="[0, 1)"))
+        if not ZERO <= self.default_collateral_rate <= ONE:
+            raise ValueError(
+                OUT_OF_RANGE.format(
+                    name="default_collateral_rate",
+                    value=self.default_collateral_rate,
+                    range="[0, 1]",
+                )
+            )
+        if self.pending_buffer < ZERO:
+            raise ValueError(
+                OUT_OF_RANGE.format(name="pending_buffer", value=self.pending_buffer, range="≥ 0")
+            )

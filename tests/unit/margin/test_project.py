@@ -665,6 +665,13 @@ def test_conditional_mode_reduce_only_refuses_opening_conditionals() -> None:
     assert project(r, opening).refusal == CONDITIONAL_REFUSED
     assert project(r, closing).refusal is None
     assert project(r, um_order("BUY", "1")).refusal is None
+    batch = (
+        '[{"symbol":"BTCUSDT","side":"BUY","type":"STOP_MARKET","stopPrice":"41000",'
+        '"quantity":"1"}]'
+    )
+    assert (
+        project(r, intent("/fapi/v1/batchOrders", batchOrders=batch)).refusal == CONDITIONAL_REFUSED
+    )
 
 
 # -- collateral, negative balances --
@@ -706,6 +713,20 @@ def test_unlisted_asset_gets_the_default_collateral_rate() -> None:
     settings = ProjectionSettings(default_collateral_rate=D("0.1"))
     r = risk(coin("DOGE", 1_000), prices=snap_prices, settings=settings)
     assert r.breakdown().adjusted_equity_usd == 10
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"market_slippage": D(1)},
+        {"default_taker_fee": D(-1)},
+        {"default_collateral_rate": D("1.1")},
+        {"pending_buffer": D(-1)},
+    ],
+)
+def test_settings_refuse_meaningless_values(bad) -> None:
+    with pytest.raises(ValueError, match="outside"):
+        ProjectionSettings(**bad)
 
 
 def test_missing_mark_for_the_order_symbol_fails_closed() -> None:
