@@ -93,7 +93,9 @@ def create_app(
 
     routes: list[BaseRoute] = [
         WebSocketRoute("/pm/ws/{listen_key}", hub.user_endpoint),
+        WebSocketRoute("/ws", hub.market_endpoint),
         WebSocketRoute("/ws/{stream}", hub.market_endpoint),
+        WebSocketRoute("/market/ws", hub.market_endpoint),
         WebSocketRoute("/market/ws/{stream}", hub.market_endpoint),
         WebSocketRoute("/stream", hub.market_endpoint),
         WebSocketRoute("/market/stream", hub.market_endpoint),

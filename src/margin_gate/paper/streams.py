@@ -192,12 +192,12 @@ class StreamHub:
                     del self._users[key]
 
     async def market_endpoint(self, websocket: WebSocket) -> None:
-        stream = websocket.path_params.get("stream")
-        if stream is not None:
-            conn = _Conn([stream], combined=False)
-        else:
+        if websocket.url.path.endswith("/stream"):
             names = websocket.query_params.get("streams", "")
             conn = _Conn(names.split("/"), combined=True)
+        else:  # /ws/<stream>, or a bare /ws that SUBSCRIBEs later
+            stream = websocket.path_params.get("stream")
+            conn = _Conn([stream] if stream else [], combined=False)
         self._markets.add(conn)
         try:
             await self._serve(websocket, conn)

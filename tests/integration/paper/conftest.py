@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,7 +68,14 @@ def pb_client(url: str, key: str = KEY, secret: str = SECRET) -> Client:
         "PAPI_URL": f"{url}/papi",
     }
     paper_client = type("PaperClient", (Client,), roots)
-    client: Client = paper_client(key, secret, requests_params={"timeout": 5})
+    # Client() grabs (or creates and leaks) the thread's event loop; hand it one we close.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        client: Client = paper_client(key, secret, requests_params={"timeout": 5})
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
     return client
 
 

@@ -8,6 +8,7 @@ Starting account (`integration_state`): UM wallet 10,000 USDT, 1,000 USDT cross-
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from binance.client import Client
@@ -20,7 +21,7 @@ from tests.integration.paper.conftest import pb_client
 D = Decimal
 
 
-def assert_risk(client: Client, equity: Decimal, mm: Decimal) -> dict[str, str]:
+def assert_risk(client: Client, equity: Decimal, mm: Decimal) -> Any:
     account = client.papi_get_account()
     assert D(account["accountEquity"]) == equity
     assert D(account["accountMaintMargin"]) == mm

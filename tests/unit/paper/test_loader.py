@@ -54,7 +54,7 @@ def test_shipped_brackets_are_continuous() -> None:
 )
 def test_bad_state_files_name_the_key(change: dict[str, object], message: str) -> None:
     with pytest.raises(StateError, match=message.replace("(", r"\(").replace(".", r"\.")):
-        states.build(states.simple(), **change)  # type: ignore[arg-type]
+        states.build(states.simple(), **change)
 
 
 def test_position_side_must_match_the_mode() -> None:

@@ -27,6 +27,10 @@ REDUCE_ONLY_PRICE = D(45540)  # uniMMR 1.1858
 LIQUIDATION_PRICE = D(45450)  # uniMMR 0.9901
 
 
+def status(ex: PaperExchange) -> str:
+    return ex.status
+
+
 def move(ex: PaperExchange, price: Decimal) -> None:
     ex.set_prices([PriceUpdate(base="BTC", price=price)])
 
@@ -50,9 +54,9 @@ def test_price_moves_walk_the_bands_and_announce_each(make_exchange: MakeExchang
     ex = make_exchange()
 
     move(ex, MARGIN_CALL_PRICE)
-    assert ex.status == "MARGIN_CALL"
+    assert status(ex) == "MARGIN_CALL"
     move(ex, REDUCE_ONLY_PRICE)
-    assert ex.status == "REDUCE_ONLY"
+    assert status(ex) == "REDUCE_ONLY"
 
     changes = sink(ex).of("riskLevelChange")
     assert [c["s"] for c in changes] == ["MARGIN_CALL", "REDUCE_ONLY"]
@@ -121,7 +125,7 @@ def test_liquidation_locks_order_entry_then_closes_positions(make_exchange: Make
 
     ex.run_liquidation()
 
-    assert ex.status == "NORMAL"
+    assert status(ex) == "NORMAL"
     assert not ex.liquidating
     assert ex.ledger.position("UM", "BTCUSDT", "BOTH").amount == 0
     closes = [e for e in sink(ex).of("ORDER_TRADE_UPDATE") if e["o"]["o"] == "LIQUIDATION"]
