@@ -31,6 +31,10 @@ def status(ex: PaperExchange) -> str:
     return ex.status
 
 
+def liquidating(ex: PaperExchange) -> bool:
+    return ex.liquidating
+
+
 def move(ex: PaperExchange, price: Decimal) -> None:
     ex.set_prices([PriceUpdate(base="BTC", price=price)])
 
@@ -114,7 +118,7 @@ def test_liquidation_locks_order_entry_then_closes_positions(make_exchange: Make
     move(ex, REDUCE_ONLY_PRICE)
     move(ex, LIQUIDATION_PRICE)
 
-    assert ex.status == "FORCE_LIQUIDATION"
+    assert status(ex) == "FORCE_LIQUIDATION"
     assert ex.liquidating
     assert sink(ex).liquidations == 1
     blocked = futures.place(
@@ -126,7 +130,7 @@ def test_liquidation_locks_order_entry_then_closes_positions(make_exchange: Make
     ex.run_liquidation()
 
     assert status(ex) == "NORMAL"
-    assert not ex.liquidating
+    assert not liquidating(ex)
     assert ex.ledger.position("UM", "BTCUSDT", "BOTH").amount == 0
     closes = [e for e in sink(ex).of("ORDER_TRADE_UPDATE") if e["o"]["o"] == "LIQUIDATION"]
     assert [e["o"]["x"] for e in closes] == ["NEW", "CALCULATED"]
