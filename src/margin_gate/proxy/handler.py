@@ -38,6 +38,7 @@ from margin_gate.proxy.forward import send as send_upstream
 from margin_gate.proxy.gate import Accept
 from margin_gate.proxy.gate import DecisionHook
 from margin_gate.proxy.gate import Fate
+from margin_gate.proxy.gate import NullObserver
 from margin_gate.proxy.gate import OrderContext
 from margin_gate.proxy.gate import Outcome
 from margin_gate.proxy.gate import RequestObserver
@@ -113,6 +114,8 @@ class Gateway:
         self._upstream = upstream
         self._hook = hook
         self._observer = observer
+        # The no-op observer needs no record: skip building one (~3 % of a request's CPU).
+        self._observing = not isinstance(observer, NullObserver)
         self._clock = clock
         self._max_body = max_body_bytes
         self._ids = itertools.count(1)
@@ -135,7 +138,8 @@ class Gateway:
         headers.append((b"x-mg-request-id", request_id.encode("ascii")))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        self._observe(flow, request_id, received_at, status, started)
+        if self._observing:
+            self._observe(flow, request_id, received_at, status, started)
 
     def _observe(
         self, flow: _Flow, request_id: str, received_at: int, status: int, started: float
