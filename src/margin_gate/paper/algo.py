@@ -191,7 +191,7 @@ def _emit(ex: PaperExchange, algo: AlgoOrder) -> None:
         "gtd": 0,
         "rm": "",
     }
-    ex.emit(events.algo_update(body, now=ex.now()))
+    ex.emit(events.algo_update, body, now=ex.now())
 
 
 def cancel(ex: PaperExchange, p: Mapping[str, str]) -> AlgoOrder | BinanceError:

@@ -38,6 +38,8 @@ from margin_gate.tasks import spawn
 
 __all__ = ["create_app"]
 
+_CONTROL_PREFIX = "/paper/control"
+
 
 def _routes(keys: ListenKeys) -> Routes:
     routes: Routes = {}
@@ -67,6 +69,23 @@ class _Rest:
             await send({"type": "websocket.close", "code": 1008})
             return
         await self.app(scope, receive, send)
+
+
+class _PaperApp(Starlette):
+    """Starlette for WebSockets, lifespan and the control API; plain REST requests skip its
+    middleware and router and go straight to the dispatcher (the paper exchange is the
+    upstream of the benchmarks, so its per-request cost matters)."""
+
+    def __init__(self, rest: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rest = rest
+        self.router.default = _Rest(rest)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(_CONTROL_PREFIX):
+            await self._rest(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -101,9 +120,8 @@ def create_app(
         WebSocketRoute("/market/stream", hub.market_endpoint),
     ]
     if control_api:
-        routes.append(Mount("/paper/control", app=control_app(exchange, hub, faults)))
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.router.default = _Rest(rest)
+        routes.append(Mount(_CONTROL_PREFIX, app=control_app(exchange, hub, faults)))
+    app = _PaperApp(rest, routes=routes, lifespan=lifespan)
     app.state.exchange = exchange
     app.state.hub = hub
     app.state.faults = faults

@@ -8,6 +8,7 @@ Synchronous and I/O-free: REST handlers, the control API and tests call it on on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,6 +47,11 @@ __all__ = ["EventSink", "PaperExchange", "PriceUpdate", "RecordingSink"]
 class EventSink(Protocol):
     """Where the engine reports what happened (the stream hub, or a recorder in tests)."""
 
+    @property
+    def listening(self) -> bool:
+        """Whether any user-stream consumer is connected (events are built only then)."""
+        ...
+
     def user_event(self, event: dict[str, Any]) -> None: ...
 
     def prices_moved(self, symbols: Collection[str]) -> None: ...
@@ -55,6 +61,8 @@ class EventSink(Protocol):
 
 class RecordingSink:
     """An `EventSink` that keeps everything, for tests and engine-only use."""
+
+    listening = True
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
@@ -121,8 +129,10 @@ class PaperExchange:
         self._update_id += 1
         return self._update_id
 
-    def emit(self, event: dict[str, Any]) -> None:
-        self.sink.user_event(event)
+    def emit(self, build: Callable[..., dict[str, Any]], /, *args: Any, **kwargs: Any) -> None:
+        """Stream `build(*args, **kwargs)`; skipped entirely while nobody listens (speed)."""
+        if self.sink.listening:
+            self.sink.user_event(build(*args, **kwargs))
 
     # -- risk --
 
@@ -161,14 +171,13 @@ class PaperExchange:
         self.status = new
         if new in RISK_LEVEL_STATUSES:
             self.emit(
-                events.risk_level_change(
-                    self.uni_mmr_text(),
-                    new,
-                    snap.account_equity,
-                    snap.actual_equity,
-                    snap.maint_margin,
-                    now=self.now(),
-                )
+                events.risk_level_change,
+                self.uni_mmr_text(),
+                new,
+                snap.account_equity,
+                snap.actual_equity,
+                snap.maint_margin,
+                now=self.now(),
             )
         if new == "FORCE_LIQUIDATION":
             liquidation.begin(self)
@@ -242,10 +251,10 @@ class PaperExchange:
         if wallet == "margin":
             bal.free += amount
             self.emit(
-                events.balance_update(asset, amount, now=now, update_id=self.next_update_id())
+                events.balance_update, asset, amount, now=now, update_id=self.next_update_id()
             )
             self.emit(
-                events.outbound_account_position([bal], now=now, update_id=self.next_update_id())
+                events.outbound_account_position, [bal], now=now, update_id=self.next_update_id()
             )
         else:
             kind: Kind = "UM" if wallet == "um" else "CM"
@@ -256,9 +265,13 @@ class PaperExchange:
                 bal.cm_wallet += amount
                 wb = bal.cm_wallet
             self.emit(
-                events.account_update(
-                    kind, "DEPOSIT", [(asset, wb, amount)], [], now=now, txn_time=now
-                )
+                events.account_update,
+                kind,
+                "DEPOSIT",
+                [(asset, wb, amount)],
+                [],
+                now=now,
+                txn_time=now,
             )
         self.ledger.touch(now)
         self.after_change()

@@ -345,7 +345,7 @@ def place_request(ex: PaperExchange, req: FuturesRequest) -> Order | BinanceErro
     if refusal is not None:
         return refusal
     ex.book.add(order)
-    ex.emit(events.order_trade_update(order, spec, x="NEW", fill=None, now=now))
+    ex.emit(events.order_trade_update, order, spec, x="NEW", fill=None, now=now)
     if price is not None:
         if fill_qty > 0:
             fill(ex, order, fill_qty, price, maker=False)
@@ -361,7 +361,7 @@ def _finish(ex: PaperExchange, order: Order, spec: FuturesSymbol, status: str) -
     order.status = status
     order.update_time = ex.now()
     ex.book.closed(order)
-    ex.emit(events.order_trade_update(order, spec, x=status, fill=None, now=order.update_time))
+    ex.emit(events.order_trade_update, order, spec, x=status, fill=None, now=order.update_time)
 
 
 def unrealized(ex: PaperExchange, pos: Position) -> Decimal:
@@ -398,18 +398,17 @@ def fill(ex: PaperExchange, order: Order, qty: Decimal, price: Decimal, *, maker
     if not order.is_open:
         ex.book.closed(order)
     x = "CALCULATED" if order.type == "LIQUIDATION" else "TRADE"
-    ex.emit(events.order_trade_update(order, spec, x=x, fill=trade, now=now))
+    ex.emit(events.order_trade_update, order, spec, x=x, fill=trade, now=now)
     bal = ex.ledger.balance(spec.margin_asset)
     wallet = bal.um_wallet if kind == "UM" else bal.cm_wallet
     ex.emit(
-        events.account_update(
-            kind,
-            "ORDER",
-            [(spec.margin_asset, wallet, ZERO)],
-            [(pos, unrealized(ex, pos))],
-            now=now,
-            txn_time=now,
-        )
+        events.account_update,
+        kind,
+        "ORDER",
+        [(spec.margin_asset, wallet, ZERO)],
+        [(pos, unrealized(ex, pos))],
+        now=now,
+        txn_time=now,
     )
     return trade
 
@@ -509,7 +508,7 @@ def modify(ex: PaperExchange, kind: Kind, p: Mapping[str, str]) -> Order | Binan
     order.quantity = qty
     order.price = price
     order.update_time = ex.now()
-    ex.emit(events.order_trade_update(order, spec, x="AMENDMENT", fill=None, now=order.update_time))
+    ex.emit(events.order_trade_update, order, spec, x="AMENDMENT", fill=None, now=order.update_time)
     match_resting(ex, {order.symbol})
     ex.after_change()
     return order

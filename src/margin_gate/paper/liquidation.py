@@ -118,14 +118,13 @@ def _close_positions(ex: PaperExchange) -> bool:
             wallet = bal.cm_wallet
         ex.ledger.touch(now)
         ex.emit(
-            events.account_update(
-                spec.kind,
-                "INSURANCE_CLEAR",
-                [(spec.margin_asset, wallet, -fee)],
-                [],
-                now=now,
-                txn_time=now,
-            )
+            events.account_update,
+            spec.kind,
+            "INSURANCE_CLEAR",
+            [(spec.margin_asset, wallet, -fee)],
+            [],
+            now=now,
+            txn_time=now,
         )
     return done
 
@@ -144,12 +143,16 @@ def _collect(ex: PaperExchange) -> None:
                 bal.cm_wallet = ZERO
             bal.free += amount
             ex.emit(
-                events.account_update(
-                    kind, "MARGIN_TRANSFER", [(bal.asset, ZERO, -amount)], [], now=now, txn_time=now
-                )
+                events.account_update,
+                kind,
+                "MARGIN_TRANSFER",
+                [(bal.asset, ZERO, -amount)],
+                [],
+                now=now,
+                txn_time=now,
             )
             ex.emit(
-                events.balance_update(bal.asset, amount, now=now, update_id=ex.next_update_id())
+                events.balance_update, bal.asset, amount, now=now, update_id=ex.next_update_id()
             )
         if bal.free < 0:
             bal.borrowed += -bal.free
@@ -248,7 +251,7 @@ def liquidate_margin(ex: PaperExchange) -> list[dict[str, Any]]:
             items.append(_item(asset, interest, principal, source, spent))
     if touched:
         balances = [ex.ledger.balance(a) for a in dict.fromkeys(touched)]
-        ex.emit(events.outbound_account_position(balances, now=now, update_id=ex.next_update_id()))
+        ex.emit(events.outbound_account_position, balances, now=now, update_id=ex.next_update_id())
     return items
 
 

@@ -78,7 +78,7 @@ def _do_borrow(ex: PaperExchange, asset: str, amount: Decimal, now: int) -> int:
     borrow(ex.ledger, asset, amount, now)
     bal = ex.ledger.balance(asset)
     tran_id = ex.book.next_tran_id()
-    ex.emit(events.liability_change(asset, "BORROW", tran_id, amount, ZERO, bal.liability, now=now))
+    ex.emit(events.liability_change, asset, "BORROW", tran_id, amount, ZERO, bal.liability, now=now)
     return tran_id
 
 
@@ -87,16 +87,21 @@ def repay_debt(ex: PaperExchange, asset: str, amount: Decimal, now: int) -> tupl
     if interest or principal:
         bal = ex.ledger.balance(asset)
         ex.emit(
-            events.liability_change(
-                asset, "REPAY", ex.book.next_tran_id(), principal, interest, bal.liability, now=now
-            )
+            events.liability_change,
+            asset,
+            "REPAY",
+            ex.book.next_tran_id(),
+            principal,
+            interest,
+            bal.liability,
+            now=now,
         )
     return interest, principal
 
 
 def _positions(ex: PaperExchange, assets: list[str], now: int) -> None:
     balances = [ex.ledger.balance(a) for a in dict.fromkeys(assets)]
-    ex.emit(events.outbound_account_position(balances, now=now, update_id=ex.next_update_id()))
+    ex.emit(events.outbound_account_position, balances, now=now, update_id=ex.next_update_id())
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,9 +264,13 @@ def _check_filters(spec: MarginSymbol, qty: Decimal, price: Decimal) -> BinanceE
 
 def _report(ex: PaperExchange, order: Order, spec: MarginSymbol, x: str, fill: Fill | None) -> None:
     ex.emit(
-        events.execution_report(
-            order, spec, x=x, fill=fill, now=ex.now(), update_id=ex.next_update_id()
-        )
+        events.execution_report,
+        order,
+        spec,
+        x=x,
+        fill=fill,
+        now=ex.now(),
+        update_id=ex.next_update_id(),
     )
 
 

@@ -73,6 +73,10 @@ class StreamHub:
 
     # -- EventSink --
 
+    @property
+    def listening(self) -> bool:
+        return bool(self._users)
+
     def user_event(self, event: dict[str, Any]) -> None:
         if not self._users:
             return
