@@ -195,7 +195,7 @@ class VerifyingUpstream:
         headers = {**weight, "X-MBX-ORDER-COUNT-10S": "1", "X-MBX-ORDER-COUNT-1M": "1"}
         if method == "POST":
             oid = next(self._ids)
-            order = {
+            order: dict[str, Any] = {
                 "orderId": oid,
                 "symbol": p.get("symbol"),
                 "status": "NEW",
@@ -220,12 +220,12 @@ class VerifyingUpstream:
             with self._lock:
                 self._orders[oid] = order
             return _json(order, 200, headers)
-        order = self._find(p)
-        if order is None:
+        found = self._find(p)
+        if found is None:
             return _json({"code": -2013, "msg": "Order does not exist."}, 400, headers)
         if method == "DELETE":
-            order["status"] = "CANCELED"
-        return _json(order, 200, headers)
+            found["status"] = "CANCELED"
+        return _json(found, 200, headers)
 
     def _find(self, p: dict[str, str]) -> dict[str, Any] | None:
         with self._lock:

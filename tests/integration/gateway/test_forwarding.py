@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from margin_gate.wire.params import Params
 from margin_gate.wire.params import parse_params
 from tests.integration.gateway.conftest import ALPHA
 from tests.integration.gateway.conftest import BOT_KEY
@@ -63,7 +64,7 @@ def test_order_when_key_in_query_and_body_then_upstream_gets_query_value(
     target = f"/papi/v1/um/order?{query}"
     content = f"{body}&signature={signature}".encode()
     gateway_view = parse_params("POST", query.encode(), content)
-    assert not isinstance(gateway_view, Exception)
+    assert isinstance(gateway_view, Params)
     # Act
     response = gw.raw(
         "POST",

@@ -78,7 +78,10 @@ async def serve() -> AsyncIterator[Callable[[Reply], Awaitable[Scripted]]]:
         await server.wait_closed()
 
 
-CLIENTS = {"h1": H1Upstream, "aiohttp": AiohttpUpstream}
+CLIENTS: dict[str, type[H1Upstream] | type[AiohttpUpstream]] = {
+    "h1": H1Upstream,
+    "aiohttp": AiohttpUpstream,
+}
 
 
 @pytest.fixture(params=list(CLIENTS))
