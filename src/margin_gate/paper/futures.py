@@ -237,6 +237,12 @@ def check_filters(ex: PaperExchange, req: FuturesRequest) -> BinanceError | None
         if problem is not None:
             return problem
     f = req.spec.filters
+    if req.type == "MARKET" and f.market_take_bound and ex.state.spread > f.market_take_bound:
+        # a taker would fill further from the mark than marketTakeBound allows (§5.1)
+        return BinanceError(
+            -4131,
+            "The counterparty's best price does not meet the PERCENT_PRICE filter limit.",
+        )
     if req.spec.kind == "UM" and f.min_notional and not req.reduce_only:
         reference = req.price if req.type == "LIMIT" else mark
         if req.quantity * reference < f.min_notional:
