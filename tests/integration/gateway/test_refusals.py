@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -99,6 +100,15 @@ def _oversize_body(gw: GatewayClient) -> httpx.Response:
     return gw.signed("POST", UM_ORDER, {**ORDER, "pad": "x" * 5000}, where="body")
 
 
+def _oversize_chunked_body(gw: GatewayClient) -> httpx.Response:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 1000  # no Content-Length: sent chunked
+
+    headers = {"X-MBX-APIKEY": ALPHA.key, "Content-Type": "application/x-www-form-urlencoded"}
+    return gw.raw("POST", UM_ORDER, content=chunks(), headers=headers)
+
+
 def _money_out(gw: GatewayClient) -> httpx.Response:
     params = {"coin": "USDT", "address": "TXYZ", "amount": "1000"}
     return gw.signed("POST", "/sapi/v1/capital/withdraw/apply", params)
@@ -138,6 +148,7 @@ CASES: dict[str, tuple[Case, int, int]] = {
     "duplicate_param": (_duplicate_param, 400, -1101),
     "non_ascii": (_non_ascii, 400, -1100),
     "oversize_body": (_oversize_body, 413, -1100),
+    "oversize_chunked_body": (_oversize_chunked_body, 413, -1100),
     "money_out": (_money_out, 401, -1002),
     "money_out_case_variant": (_money_out_case_variant, 401, -1002),
     "papi_asset_collection": (_papi_collection, 401, -1002),

@@ -12,6 +12,8 @@ from dataclasses import field
 
 import pytest
 
+from margin_gate.proxy.forward import Outbound
+from margin_gate.proxy.forward import send
 from margin_gate.proxy.h1 import H1Upstream
 from margin_gate.proxy.upstream import AiohttpUpstream
 from margin_gate.proxy.upstream import Upstream
@@ -223,3 +225,26 @@ async def test_send_when_nothing_listens_then_unreachable(client: Upstream) -> N
     # Act / Assert
     with pytest.raises(UpstreamUnreachable):
         await client.send("POST", f"http://127.0.0.1:{free_port()}/x", {}, b"a=1")
+
+
+@pytest.mark.timeout(10)
+async def test_forward_when_first_attempt_breaks_then_reads_retried_once_orders_never(
+    serve: Callable[[Reply], Awaitable[Scripted]], client: Upstream
+) -> None:
+    # Arrange: every other request is dropped without an answer.
+    async def drop_every_other(request: bytes, writer: asyncio.StreamWriter) -> bool:
+        if len(server.requests) % 2:
+            return False
+        return await _ok(request, writer)
+
+    server = await serve(drop_every_other)
+    url = f"http://127.0.0.1:{server.port}/papi/v1/balance"
+    read = Outbound("GET", url, {}, None)
+    order = Outbound("POST", f"http://127.0.0.1:{server.port}/papi/v1/um/order", {}, b"a=1")
+    # Act
+    answered = await send(client, read, retry_once=True)
+    with pytest.raises(UpstreamBroken):
+        await send(client, order, retry_once=False)
+    # Assert
+    assert answered.status == 200
+    assert [r.split(b" ")[0] for r in server.requests] == [b"GET", b"GET", b"POST"]
