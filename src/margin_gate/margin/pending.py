@@ -145,6 +145,10 @@ class PendingBook:
     def order(self, key: str) -> PendingOrder | None:
         return self._orders.get(key)
 
+    def has_group(self, key: GroupKey) -> bool:
+        """Whether any pending leg sits on group `key`."""
+        return key in self._groups
+
     def group_keys(self) -> list[GroupKey]:
         return sorted(self._groups)
 

@@ -298,7 +298,7 @@ class AccountRisk:
         if state is not None:
             state.mark = mark
             self._set_positions(state, state.positions)
-        elif (key := self._futures_group(symbol)) in self._effects:
+        elif self._book.has_group(key := self._futures_group(symbol)):
             self._regroup({key})
 
     @engine_context
@@ -386,7 +386,7 @@ class AccountRisk:
             del self._symbols[symbol]
             a.count_symbol(-1)
         key = (instrument.market, symbol)
-        if key in self._effects:
+        if self._book.has_group(key):  # even when its cached worst case is "nothing fills"
             self._regroup({key}, refresh=False)
         if refresh:
             self._refresh(a)

@@ -72,8 +72,11 @@ marks = st.integers(20_000, 60_000).map(D)
 
 
 @st.composite
-def accounts(draw: st.DrawFn, hedge: bool = False) -> AccountSnapshot:
-    """USDT, BTC and ETH balances (some owed), and positions on all three futures symbols."""
+def accounts(draw: st.DrawFn, hedge: bool | None = False) -> AccountSnapshot:
+    """USDT, BTC and ETH balances (some owed), and positions on all three futures symbols;
+    hedge None: one-way or hedge mode at random."""
+    if hedge is None:
+        hedge = draw(st.booleans())
     balances = (
         usdt(um=draw(money), cross=draw(money), borrowed=draw(st.integers(0, 5_000))),
         coin("BTC", draw(st.integers(0, 5)), draw(st.integers(0, 2)), cm=draw(st.integers(0, 3))),
@@ -272,16 +275,57 @@ def test_reducing_never_raises_mm_or_flips(snap, symbol, side, n, reduce_only, p
         )
 
 
+def pending_legs(
+    sides: tuple[str, ...],
+) -> st.SearchStrategy[list[tuple[str, str, str, int, bool]]]:
+    return st.lists(
+        st.tuples(
+            st.sampled_from(["BTCUSDT", "BTCUSD_PERP", "MARGIN"]),
+            st.sampled_from(["BUY", "SELL"]),
+            st.sampled_from(sides),
+            st.integers(1, 30),
+            st.booleans(),
+        ),
+        max_size=5,
+    )
+
+
+def pending_orders(drawn: list[tuple[str, str, str, int, bool]]) -> list[PendingOrder]:
+    orders = []
+    for i, (symbol, side, position_side, n, flag) in enumerate(drawn):
+        if symbol == "MARGIN":
+            effect = "MARGIN_BUY" if flag else "AUTO_REPAY"
+            leg = OrderLeg("MARGIN", "BTCUSDT", side, D(n) / 10, at_market=True, side_effect=effect)  # type: ignore[arg-type]
+        else:
+            market = "UM" if symbol == "BTCUSDT" else "CM"
+            qty = D(n) / 10 if symbol == "BTCUSDT" else D(n * 10)
+            leg = OrderLeg(
+                market,
+                symbol,
+                side,
+                qty,
+                at_market=True,
+                position_side=position_side,  # type: ignore[arg-type]
+                reduce_only=flag,
+            )
+        orders.append(PendingOrder(f"p{i}", (leg,), in_flight=True))
+    return orders
+
+
 @FAST
-@given(accounts(hedge=True), st.data())
+@given(accounts(hedge=None), st.data())
 def test_incremental_updates_equal_a_rebuild(snap, data) -> None:
+    sides = ("LONG", "SHORT") if snap.um_hedge_mode else ("BOTH",)
+    drawn = data.draw(pending_legs(sides))
     r = AccountRisk.from_snapshot(snap)
+    for order in pending_orders(drawn):
+        r.add_pending(order)
     for _ in range(data.draw(st.integers(1, 8))):
         kind = data.draw(st.sampled_from(["position", "mark", "balance", "index"]))
         if kind == "position":
             symbol = data.draw(st.sampled_from(["BTCUSDT", "BTCUSD_PERP"]))
-            side = data.draw(st.sampled_from(["LONG", "SHORT"]))
-            sign = 1 if side == "LONG" else -1
+            side = data.draw(st.sampled_from(sides))
+            sign = {"LONG": 1, "SHORT": -1, "BOTH": data.draw(st.sampled_from([1, -1]))}[side]
             size = data.draw(st.integers(0, 3_000)) / D(100 if symbol == "BTCUSDT" else 1)
             new = pos(symbol, sign * size, data.draw(marks), side)
             r.update_position(new)
@@ -313,6 +357,13 @@ def test_incremental_updates_equal_a_rebuild(snap, data) -> None:
     assert close(got.maint_margin_usd, fresh.maint_margin_usd)
     assert (got.uni_mmr == INFINITY) == (fresh.uni_mmr == INFINITY)
     assert [a.asset for a in got.assets] == [a.asset for a in fresh.assets]
+    # and the pending orders' cached worst cases followed every update
+    rebuilt = AccountRisk.from_snapshot(snap)
+    for order in pending_orders(drawn):
+        rebuilt.add_pending(order)
+    got_p, fresh_p = r.breakdown(with_pending=True), rebuilt.breakdown(with_pending=True)
+    assert close(got_p.adjusted_equity_usd, fresh_p.adjusted_equity_usd)
+    assert close(got_p.maint_margin_usd, fresh_p.maint_margin_usd)
 
 
 @given(

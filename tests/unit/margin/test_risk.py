@@ -152,6 +152,18 @@ def test_pending_effects_follow_mark_and_position_updates() -> None:
     assert r.breakdown(with_pending=True).maint_margin_usd == 350
 
 
+def test_a_pending_order_whose_worst_case_was_nothing_is_refreshed_too() -> None:
+    # short 1: a pending BUY 1 closes it (MM 160 → 0, score −220.1 + 1.5 × 160 > 0), so the
+    # worst case is that it does not fill. Once flat, the same BUY opens a long: MM 160.
+    r = risk(usdt(um=10_000), positions=(pos("BTCUSDT", -1, 40_000),))
+    r.add_pending(PendingOrder("x", um_order("BUY", "1").legs))
+    assert r.breakdown(with_pending=True).maint_margin_usd == 160  # the short itself
+    r.update_position(pos("BTCUSDT", 0, 0))
+    assert r.breakdown(with_pending=True).maint_margin_usd == 160  # the pending BUY
+    r.update_mark_price("BTCUSDT", D(50_000))
+    assert r.breakdown(with_pending=True).maint_margin_usd == 200
+
+
 def test_pending_margin_effects_follow_balances_and_index_prices() -> None:
     # pending margin BUY 1 BTC with MARGIN_BUY and 0 USDT: borrows 40,200 → loan MM 4,020
     r = risk(usdt(cross=0), positions=(ETH_LONG,))
