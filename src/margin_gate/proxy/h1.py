@@ -128,13 +128,14 @@ class H1Upstream:
         timeout_s: float = 10.0,
         pool_size: int = 100,
         keepalive_s: float = 15.0,
+        ssl_context: ssl.SSLContext | None = None,  # default: system CAs, hostname checked
     ) -> None:
         self._connect_timeout = connect_timeout_s
         self._timeout = timeout_s
         self._pool_size = pool_size
         self._keepalive = keepalive_s
         self._origins: dict[str, _Origin] = {}
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = ssl_context
 
     async def send(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None

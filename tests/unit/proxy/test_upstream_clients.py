@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from collections.abc import Awaitable
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 
 import pytest
 
@@ -248,3 +250,69 @@ async def test_forward_when_first_attempt_breaks_then_reads_retried_once_orders_
     # Assert
     assert answered.status == 200
     assert [r.split(b" ")[0] for r in server.requests] == [b"GET", b"GET", b"POST"]
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.timeout(10)
+async def test_h1_when_https_then_tls_verified_and_keep_alive(tmp_path: Path) -> None:
+    # Arrange: a TLS server with a self-signed certificate for "localhost".
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    scripted = Scripted(_ok)
+    server = await asyncio.start_server(scripted._serve, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    trusting = H1Upstream(ssl_context=ssl.create_default_context(cafile=str(cert)))
+    strict = H1Upstream(connect_timeout_s=2)  # system CAs only
+    try:
+        # Act
+        answers = [
+            await trusting.send("GET", f"https://localhost:{port}/api/v3/ping", {}, None)
+            for _ in range(2)
+        ]
+        with pytest.raises(UpstreamUnreachable):
+            await strict.send("GET", f"https://localhost:{port}/api/v3/ping", {}, None)
+    finally:
+        await trusting.aclose()
+        await strict.aclose()
+        await asyncio.sleep(0.1)  # let the server see the close
+        server.close()
+        await server.wait_closed()
+    # Assert
+    assert [a.status for a in answers] == [200, 200]
+    assert scripted.requests[0].startswith(b"GET /api/v3/ping HTTP/1.1\r\nHost: localhost:")
+    assert scripted.connections == 1  # kept alive; the strict client never got past TLS
