@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from margin_gate.state.runtime import StateRuntime
-from tests.integration.state.support import Paper
 from tests.integration.state.support import paper
 from tests.integration.state.support import runtime
 from tests.support.waiting import eventually_async
