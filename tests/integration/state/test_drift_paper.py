@@ -26,6 +26,7 @@ async def test_drift_is_zero_across_a_random_session(seed: int) -> None:
         btc = D(50000)
         drifts = []
         refused = 0
+        statuses: list[int] = []
         for step in range(12):
             action = rng.choice(["um", "um", "cm", "margin", "price", "price"])
             try:
@@ -58,8 +59,8 @@ async def test_drift_is_zero_across_a_random_session(seed: int) -> None:
                     btc = (btc * D(rng.uniform(0.96, 1.04))).quantize(D("0.1"))
                     await p.price("BTC", str(btc))
             except ExchangeError as exc:  # e.g. the exchange's own reduce-only band: fine
-                assert exc.status == 400, exc
                 refused += 1
+                statuses.append(exc.status)
             await sync.reconcile()
             view = rt.store.view("main")
             assert view.drift is not None, (step, action, view.degraded_reason)
@@ -72,3 +73,4 @@ async def test_drift_is_zero_across_a_random_session(seed: int) -> None:
             )
         assert len(drifts) == 12
         assert refused <= 3, refused  # the session really traded
+        assert set(statuses) <= {400}

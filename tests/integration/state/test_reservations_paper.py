@@ -61,7 +61,8 @@ async def gate(store: StateStore, params: dict[str, str], cid: str) -> bool:
     """Check and reserve like the gateway: project, reserve at the viewed versions, retry."""
     for _ in range(10):
         view = store.view("main")
-        assert view.risk is not None and view.stale_reason is None, view.stale_reason
+        assert view.stale_reason is None, view.stale_reason
+        assert view.risk is not None
         intent = parse_intent(
             "POST", ORDER, {**params, "newClientOrderId": cid}, view.risk.snapshot.instruments
         )
@@ -176,7 +177,7 @@ async def test_fill_counted_exactly_once_across_the_stream_gap(setup: Any) -> No
 
 
 async def test_unconfirmed_reservation_expires(setup: Any) -> None:
-    p, store = setup
+    _, store = setup
     params = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.1"}
     assert await gate(store, params, "lost1")  # never sent: nothing will confirm it
     await eventually_async(lambda: store.view("main").reservations == (), timeout=4)

@@ -29,7 +29,8 @@ async def test_state_loads_and_matches_the_exchange() -> None:
         assert view.risk is not None
         exchange = D((await p.account())["uniMMR"])
         assert abs(view.risk.uni_mmr(with_pending=False) / exchange - 1) < D("1e-8")
-        assert view.drift is not None and abs(view.drift) < D("1e-8")
+        assert view.drift is not None
+        assert abs(view.drift) < D("1e-8")
 
 
 async def test_follows_fills_orders_and_price_moves() -> None:
