@@ -102,7 +102,7 @@ def project(risk: AccountRisk, intent: OrderIntent) -> Projection:
     ):
         refusal = CONDITIONAL_REFUSED
     alternatives, replaced = resolve(risk, intent)
-    before = risk.uni_mmr()
+    before = risk.current_uni_mmr(True)
     best: Projection | None = None
     for legs in alternatives:
         candidate = _project_legs(risk, legs, replaced, before, refusal)

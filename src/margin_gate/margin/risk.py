@@ -227,6 +227,10 @@ class AccountRisk:
     @engine_context
     def uni_mmr(self, *, with_pending: bool = True) -> Decimal:
         """Current uniMMR; with the pending orders' worst case by default."""
+        return self.current_uni_mmr(with_pending)
+
+    def current_uni_mmr(self, with_pending: bool) -> Decimal:
+        """`uni_mmr` for callers already under the engine context (the projection)."""
         t = (self._totals_p if with_pending else self._totals).values
         return uni_mmr(t[1] - self._open_loss, t[2] + t[3] + t[4])
 
