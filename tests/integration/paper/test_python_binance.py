@@ -316,3 +316,100 @@ def test_bot_key_from_another_client_sees_the_same_account(
     other.papi_create_um_order(symbol="BTCUSDT", side="SELL", type="MARKET", quantity="2")
 
     assert pb_client(paper_url).papi_get_um_position_risk() == []
+
+
+def test_cm_limit_order_open_query_modify_and_cancel_all(client: Client) -> None:
+    order = client.papi_create_cm_order(
+        symbol="BTCUSD_PERP",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="2",
+        price="45000",
+    )
+    [listed] = client.papi_get_cm_open_orders(symbol="BTCUSD_PERP")
+    assert listed["orderId"] == order["orderId"]
+
+    modified = client.papi_modify_cm_order(
+        symbol="BTCUSD_PERP", orderId=order["orderId"], side="BUY", quantity="3", price="44000"
+    )
+    queried = client.papi_get_cm_order(symbol="BTCUSD_PERP", orderId=order["orderId"])
+    done = client.papi_cancel_cm_all_open_orders(symbol="BTCUSD_PERP")
+
+    assert (modified["origQty"], modified["price"]) == ("3", "44000.0")
+    assert (queried["status"], queried["cumBase"]) == ("NEW", "0.00000000")
+    assert done["code"] == 200
+    assert client.papi_get_cm_open_orders() == []
+
+
+def test_um_single_open_order_query(client: Client) -> None:
+    order = client.papi_create_um_order(
+        symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="1", price="2500"
+    )
+
+    found = client.papi_get_um_open_order(symbol="ETHUSDT", orderId=order["orderId"])
+
+    assert (found["orderId"], found["status"]) == (order["orderId"], "NEW")
+
+
+def test_margin_and_spot_queries_and_cancel_all(client: Client) -> None:
+    papi = client.papi_create_margin_order(
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.001",
+        price="40000",
+    )
+    sapi = client.create_margin_order(
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.001",
+        price="41000",
+    )
+    spot = client.create_order(
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.001",
+        price="42000",
+    )
+    assert (
+        client.papi_get_margin_order(symbol="BTCUSDT", orderId=papi["orderId"])["status"] == "NEW"
+    )
+    assert len(client.papi_get_margin_open_orders(symbol="BTCUSDT")) == 3
+    assert client.get_order(symbol="BTCUSDT", orderId=spot["orderId"])["isWorking"] is True
+    assert len(client.get_open_margin_orders(symbol="BTCUSDT")) == 3
+
+    assert client.cancel_order(symbol="BTCUSDT", orderId=spot["orderId"])["status"] == "CANCELED"
+    cancelled = client.cancel_margin_order(symbol="BTCUSDT", orderId=sapi["orderId"])
+    assert cancelled["isIsolated"] is False
+    rest = client.papi_cancel_margin_all_open_orders(symbol="BTCUSDT")
+
+    assert [o["orderId"] for o in rest] == [papi["orderId"]]
+    assert client.get_open_orders(symbol="BTCUSDT") == []
+    usdt = client.papi_get_balance(asset="USDT")
+    assert (usdt["crossMarginFree"], usdt["crossMarginLocked"]) == ("1000.00000000", "0.00000000")
+
+
+def test_leverage_position_mode_um_account_and_max_borrowable(client: Client) -> None:
+    changed = client.papi_set_um_leverage(symbol="BTCUSDT", leverage=10)
+    assert (changed["leverage"], changed["symbol"]) == (10, "BTCUSDT")
+    assert client.papi_get_um_position_risk(symbol="BTCUSDT")[0]["leverage"] == "10"
+    assert client.futures_change_leverage(symbol="ETHUSDT", leverage=5)["leverage"] == 5
+
+    assert client.papi_get_um_position_side_dual() == {"dualSidePosition": False}
+    with pytest.raises(BinanceAPIException) as caught:  # a position is open
+        client.papi_change_um_position_side_dual(dualSidePosition="true")
+    assert caught.value.code == -4068
+
+    detail = client.papi_get_um_account()
+    [position] = detail["positions"]
+    assert (position["symbol"], position["maintMargin"]) == ("BTCUSDT", "1000.00000000")
+
+    # room before uniMMR reaches 1.20: 58,500 / 1.2 − 1,000 = 47,750 USD of loan MM at 10%
+    borrowable = client.papi_get_margin_max_borrowable(asset="USDT")
+    assert borrowable["amount"] == "477500.00000000"
