@@ -39,7 +39,7 @@ async def check_and_reserve(
         )
         if hasattr(intent, "code"):
             raise AssertionError(intent)
-        projection = project(view.risk, intent)  # type: ignore[arg-type]
+        projection = project(view.risk, intent)
         if projection.unimmr_after < floor:
             return "rejected"
         r = store.new_reservation(account, cid, projection.worst_case_legs, client_id=cid)

@@ -60,8 +60,9 @@ async def main(url: str, prefix: str, worker: str) -> None:
     client = aioredis.from_url(url, socket_timeout=None)  # BLPOP waits longer than 5 s
     try:
         while True:
-            _, raw = await client.blpop([f"race:{prefix}:jobs:{worker}"])
-            job = orjson.loads(raw)
+            popped = await client.blpop([f"race:{prefix}:jobs:{worker}"])
+            assert popped is not None  # no timeout given: BLPOP waits
+            job = orjson.loads(popped[1])
             if job.get("stop"):
                 return
             result = await run_round(url, prefix, worker, job)

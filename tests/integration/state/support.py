@@ -21,7 +21,7 @@ from margin_gate.state.runtime import StateRuntime
 from tests.unit.paper import states
 
 PREFIXES = ("papi", "fapi", "dapi", "api", "sapi")
-FAST = {
+FAST: dict[str, Any] = {
     "ws_ping_interval_s": 0.5,
     "asset_index_interval_s": 0.3,
     "price_rest_interval_s": 0.3,

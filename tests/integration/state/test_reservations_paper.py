@@ -67,7 +67,7 @@ async def gate(store: StateStore, params: dict[str, str], cid: str) -> bool:
             "POST", ORDER, {**params, "newClientOrderId": cid}, view.risk.snapshot.instruments
         )
         assert not hasattr(intent, "code"), intent
-        projection = project(view.risk, intent)  # type: ignore[arg-type]
+        projection = project(view.risk, intent)
         if projection.unimmr_after < D("1.5"):
             return False
         r = store.new_reservation("main", cid, projection.worst_case_legs, client_id=cid)

@@ -26,7 +26,7 @@ BUY = order_leg("UM", "BTCUSDT", "BUY", "LIMIT", D("0.5"), price=D(30000))
 
 async def ready(**kw: object) -> tuple[MemoryStore, object]:
     c = clock()
-    store = MemoryStore(config(**kw), c)  # type: ignore[arg-type]
+    store = MemoryStore(config(**kw), c)
     await store.apply_snapshot("a", load(position="1", usdt="5000"))
     await store.set_health("a", Health(True, None, T0, T0))
     return store, c
