@@ -16,6 +16,7 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from margin_gate.clock import Clock
+from margin_gate.margin.legs import OrderLeg
 from margin_gate.margin.model import AccountSnapshot
 from margin_gate.margin.model import Balance
 from margin_gate.margin.model import Position
@@ -131,13 +132,7 @@ class LiveAccount:
 
     def symbols(self) -> set[str]:
         """Futures symbols whose mark prices matter: held, ordered, filled or reserved."""
-        found = self.data.symbols()
-        for r in self.reservations.values():
-            for leg in r.legs:
-                symbol = getattr(leg, "symbol", None)
-                if symbol is not None and getattr(leg, "market", "MARGIN") != "MARGIN":
-                    found.add(symbol)
-        return found
+        return self.data.symbols() | _futures_symbols(self.reservations.values())
 
     def assets(self) -> set[str]:
         """Assets whose index prices matter: any balance or margin asset of a held symbol."""
@@ -180,7 +175,8 @@ class LiveAccount:
         """Add and drop reservations (by id); `version` is the new inflight version."""
         self.inflight_version = version
         self._changed()
-        self.fresh.invalidate()
+        added = list(added)
+        self.fresh.add_symbols(_futures_symbols(added))
         for rid in removed:
             if self.reservations.pop(rid, None) is not None and self.risk is not None:
                 self.risk.remove_pending(_res_key(rid))
@@ -290,6 +286,15 @@ class LiveAccount:
                 self.risk.remove_pending(key)
             if after is not None:
                 self.risk.add_pending(pending_from_open_order(after))
+
+
+def _futures_symbols(reservations: Iterable[Reservation]) -> set[str]:
+    return {
+        leg.symbol
+        for r in reservations
+        for leg in r.legs
+        if isinstance(leg, OrderLeg) and leg.market != "MARGIN"
+    }
 
 
 def _res_key(rid: str) -> str:

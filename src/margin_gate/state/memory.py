@@ -7,6 +7,7 @@ Redis, where another replica can move the account between `view()` and `reserve(
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import replace
@@ -51,6 +52,7 @@ class MemoryStore:
         self.clock = clock
         self.settings = settings
         self._accounts: dict[str, LiveAccount] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def account(self, account: str) -> LiveAccount:
         found = self._accounts.get(account)
@@ -61,6 +63,14 @@ class MemoryStore:
         return found
 
     # -- order path --
+
+    def ordering(self, account: str) -> asyncio.Lock:
+        """Serializes check-and-reserve loops on `account` (see store.py); with no await
+        between view and reserve here it only matters to keep callers backend-agnostic."""
+        lock = self._locks.get(account)
+        if lock is None:
+            lock = self._locks[account] = asyncio.Lock()
+        return lock
 
     def view(self, account: str) -> AccountView:
         return self.account(account).view()

@@ -83,10 +83,25 @@ class Follower:
         self._pending: set[str] = set()  # accounts to (re)subscribe / reload
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._applied = asyncio.Event()  # set after each batch of notifications
         self._load = store.client.register_script(LOAD)
         self.reconnects = 0
         self.reloads = 0
         self.connected = False
+
+    async def wait_for(self, account: str, inflight_version: int, timeout: float) -> bool:
+        """Wait (bounded) until the mirror of `account` has reached `inflight_version`."""
+        acct = self.store.account(account)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while acct.inflight_version < inflight_version:
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            self._applied.clear()
+            try:
+                await asyncio.wait_for(self._applied.wait(), timeout)
+            except TimeoutError:
+                return False
+        return True
 
     def track(self, account: str) -> None:
         self._channels[self.store.keys(account).channel] = account
@@ -181,6 +196,7 @@ class Follower:
             while message is not None:
                 self._handle(message)
                 message = await pubsub.get_message(timeout=0)
+            self._applied.set()
 
     def _handle(self, message: dict[str, Any]) -> None:
         if message.get("type") != "message":

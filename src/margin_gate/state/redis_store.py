@@ -10,6 +10,7 @@ conflict): the owner writes them to `:prices` and publishes them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -93,6 +94,7 @@ class RedisStore:
         self._release = client.register_script(RELEASE)
         self.follower = Follower(self)
         self.conflicts = 0  # reserve conflicts answered (metrics)
+        self._locks: dict[str, asyncio.Lock] = {}
 
     # -- accounts and keys --
 
@@ -126,6 +128,13 @@ class RedisStore:
         await self.client.aclose()
 
     # -- order path --
+
+    def ordering(self, account: str) -> asyncio.Lock:
+        """Serializes this process's check-and-reserve loops on `account` (see store.py)."""
+        lock = self._locks.get(account)
+        if lock is None:
+            lock = self._locks[account] = asyncio.Lock()
+        return lock
 
     def view(self, account: str) -> AccountView:
         return self.account(account).view()
@@ -161,8 +170,8 @@ class RedisStore:
         if code == 1:
             if acct.versions == Versions(v, iv - 1):
                 acct.apply_reservations(reservations, (), iv)
-            else:
-                self.follower.request_reload(account)
+            else:  # earlier changes are still in flight on pub/sub: let the mirror catch up
+                await self.follower.wait_for(account, iv, timeout=0.05)
             return ReserveResult(True, Versions(v, iv))
         if code == 2:
             return ReserveResult(False, Versions(v, iv), None, DUPLICATE.format(rid=_s(reply[3])))
@@ -281,11 +290,8 @@ class RedisStore:
             return False
         v, iv, removed = int(reply[1]), int(reply[2]), [_s(x) for x in reply[3]]
         acct.replace_data(data)
-        if removed:
-            if iv == acct.inflight_version + 1:
-                acct.apply_reservations((), removed, iv)
-            else:
-                self.follower.request_reload(acct.name)
+        if removed and iv == acct.inflight_version + 1:
+            acct.apply_reservations((), removed, iv)  # else the notification brings it
         assert acct.data.version == v
         return True
 

@@ -39,12 +39,20 @@ _Oldest = tuple[str, int]  # (name, receive ms); ms 0 = no price at all
 class Freshness:
     """Judges an account's freshness; caches the oldest relevant prices."""
 
-    __slots__ = ("_config", "_index", "_mark")
+    __slots__ = ("_config", "_index", "_mark", "_symbols")
 
     def __init__(self, config: StateConfig) -> None:
         self._config = config
         self._mark: _Oldest | None = None
         self._index: _Oldest | None = None
+        self._symbols: set[str] = set()  # the symbols `_mark` was computed over
+
+    def add_symbols(self, symbols: set[str]) -> None:
+        """New reservations: recompute only if they bring a symbol not yet judged. (Dropping
+        a reservation never invalidates: judging one symbol too many errs on the stale side,
+        until the next data change or tick.)"""
+        if not symbols <= self._symbols:
+            self._mark = None
 
     def invalidate(self) -> None:
         self._mark = self._index = None
@@ -60,7 +68,8 @@ class Freshness:
     def _oldest_mark(self, account: LiveAccount) -> _Oldest | None:
         if self._mark is None:
             times = account.prices.mark_times
-            found = [(times.get(s, 0), s) for s in account.symbols()]
+            self._symbols = account.symbols()
+            found = [(times.get(s, 0), s) for s in self._symbols]
             self._mark = ("", -1) if not found else (min(found)[1], min(found)[0])
         return None if self._mark[1] < 0 else self._mark
 

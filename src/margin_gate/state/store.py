@@ -3,13 +3,21 @@
 Order path (any replica): `view()` (sync, no I/O) → project → `reserve()` (one atomic step)
 → send → `settle()`. A conflict answers a fresh view; the caller re-projects and retries:
 
-    for _ in range(MAX_TRIES):
-        view = store.view(account)
-        decision = project(view.risk, order)               # synchronously, before any await
-        if decision.rejects: return reject
-        result = await store.reserve(account, view.versions, [reservation])
-        if result.ok: break
-    else: reject("state contention")
+    async with store.ordering(account):                    # one check-and-reserve per process
+        for _ in range(MAX_TRIES):
+            view = store.view(account)
+            if view.stale_reason_for(symbol) and not reducing: return reject(stale)
+            decision = project(view.risk, intent)          # synchronously, before any await
+            if decision.rejects: return reject
+            result = await store.reserve(account, view.versions, [reservation])
+            if result.ok: break
+            if result.error: return reject(result.error)
+        else: return reject("state contention")
+    send; await store.settle(account, reservation.id, outcome, order_id=...)
+
+`ordering()` keeps a process's orders on one account from conflicting with each other (with
+Redis, each would otherwise race its siblings' round trips); conflicts then only come from
+other replicas. Binance allows an account 1,200 orders/min, far below one round trip per order.
 
 Owner side (the replica holding the stream lease; always the memory store): `apply_events`,
 `apply_snapshot`, `apply_prices`, `set_health`, `expire`.
@@ -17,6 +25,7 @@ Owner side (the replica holding the stream lease; always the memory store): `app
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +50,10 @@ Event = Mapping[str, Any]
 
 class StateStore(Protocol):
     # -- order path --
+
+    def ordering(self, account: str) -> asyncio.Lock:
+        """The per-process lock the gate holds around its check-and-reserve loop."""
+        ...
 
     def view(self, account: str) -> AccountView:
         """The account's current view from this process's mirror; never does I/O."""
