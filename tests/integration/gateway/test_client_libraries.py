@@ -8,6 +8,7 @@ own venv (.venvs/futures-connector, made by scripts/test) in a subprocess.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -55,24 +56,34 @@ def test_python_binance_when_pointed_at_gateway_then_places_queries_cancels(
         "PAPI_URL": f"{b}/papi",
     }
     gw_client: Any = type("GwClient", (Client,), roots)
-    client = gw_client(BOT_KEY, BOT_SECRET)
-    # Act
-    placed = client.papi_create_um_order(
-        symbol="BTCUSDT",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.001",
-        price="30000",
-    )
-    queried = client.papi_get_um_order(symbol="BTCUSDT", orderId=placed["orderId"])
-    cancelled = client.papi_cancel_um_order(symbol="BTCUSDT", orderId=placed["orderId"])
-    futures = client.futures_create_order(
-        symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="1", price="9"
-    )
-    wrong = gw_client(BOT_KEY, "not-the-secret", ping=False)
-    with pytest.raises(BinanceAPIException) as refused:
-        wrong.papi_create_um_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="1")
+    # python-binance grabs (and creates) the thread's event loop in its constructor; give it
+    # one we close afterwards, or its sockets leak into later tests.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        client = gw_client(BOT_KEY, BOT_SECRET)
+        wrong = gw_client(BOT_KEY, "not-the-secret", ping=False)
+        # Act
+        placed = client.papi_create_um_order(
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.001",
+            price="30000",
+        )
+        queried = client.papi_get_um_order(symbol="BTCUSDT", orderId=placed["orderId"])
+        cancelled = client.papi_cancel_um_order(symbol="BTCUSDT", orderId=placed["orderId"])
+        futures = client.futures_create_order(
+            symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="1", price="9"
+        )
+        with pytest.raises(BinanceAPIException) as refused:
+            wrong.papi_create_um_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="1")
+        client.close_connection()
+        wrong.close_connection()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
     # Assert
     assert queried["orderId"] == placed["orderId"]
     assert cancelled["status"] == "CANCELED"
