@@ -187,6 +187,11 @@ class Follower:
                 await pubsub.subscribe(*new)
                 subscribed.update(new)
             self.connected = True
+            if not subscribed:  # nothing to follow yet: wait for track()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                continue
             while self._pending:
                 account = self._pending.pop()
                 await self.reload(account)

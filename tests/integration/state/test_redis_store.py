@@ -12,6 +12,8 @@ from margin_gate.clock import SystemClock
 from margin_gate.margin.legs import order_leg
 from margin_gate.state.config import StateConfig
 from margin_gate.state.data import Health
+from margin_gate.state.lease import Lease
+from margin_gate.state.redis_store import NotOwner
 from margin_gate.state.redis_store import RedisStore
 from tests.support.waiting import eventually_async
 from tests.unit.state.builders import account_update
@@ -131,3 +133,17 @@ async def test_settle_release_and_expiry(pair: tuple[RedisStore, RedisStore]) ->
     await eventually_async(
         lambda: b.view("acct").reservations == () and a.view("acct").reservations == ()
     )
+
+
+async def test_owner_writes_are_fenced_by_the_lease(pair: tuple[RedisStore, RedisStore]) -> None:
+    a, _ = pair
+    lease = Lease(a.client, a.keys("acct").lease, "replica-b", 5000)
+    assert await lease.acquire()
+    a.tokens["acct"] = "replica-a"  # a replica that believes it still owns the account
+    with pytest.raises(NotOwner):
+        await a.apply_events("acct", [otu(x="NEW", status="NEW", q="0.5", client="z", order_id=5)])
+    assert "UM:BTCUSDT:5" not in a.account("acct").data.open_orders
+    a.tokens["acct"] = "replica-b"
+    await a.apply_events("acct", [otu(x="NEW", status="NEW", q="0.5", client="z", order_id=5)])
+    assert "UM:BTCUSDT:5" in a.account("acct").data.open_orders
+    assert await lease.release()
