@@ -133,11 +133,15 @@ class BotAuth:
         if not bot.verifier.verify(params.signed_payload, signature):
             return INVALID_SIGNATURE
         # check_timing accepted both, so they parse.
-        window = int(Decimal(recv_window)) if recv_window else DEFAULT_RECV_WINDOW_MS
-        expires = int(Decimal(timestamp or "0")) + window + 1
+        window = _ms(recv_window) if recv_window else DEFAULT_RECV_WINDOW_MS
+        expires = _ms(timestamp or "0") + window + 1
         key = signature.lower() if bot.verifier.kind == "hmac" else signature
         try:
             fresh = await self._replay.first_use(f"{bot.name}:{key}", expires, now_ms)
         except ReplayGuardFull:
             return THROTTLED
         return None if fresh else REPLAYED
+
+
+def _ms(text: str) -> int:
+    return int(text) if text.isascii() and text.isdigit() else int(Decimal(text))

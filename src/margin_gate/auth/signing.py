@@ -180,6 +180,8 @@ def load_verifier(kind: KeyKind, material: bytes) -> Verifier:
 
 
 def _as_int_ms(text: str) -> int | None:
+    if text.isascii() and text.isdigit():  # the usual case: skip Decimal
+        return int(text)
     try:
         value = Decimal(text)
     except InvalidOperation:

@@ -118,3 +118,9 @@ def test_check_timing_when_case_then_binance_rule(
     error = check_timing(timestamp, window, NOW)
     # Assert
     assert (error.code if error else None) == code
+
+
+def test_check_timing_when_unicode_digits_then_malformed_not_crash() -> None:
+    error = check_timing("\u00b2\u00b3", None, NOW)
+    assert error is not None
+    assert error.code == -1102
