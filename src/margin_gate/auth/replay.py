@@ -15,6 +15,8 @@ from typing import Protocol
 
 __all__ = ["MemoryReplayGuard", "NoReplayGuard", "ReplayGuard", "ReplayGuardFull"]
 
+_PURGE_BATCH = 64
+
 
 class ReplayGuardFull(Exception):
     """The guard cannot remember another signature; the caller must refuse (fail closed)."""
@@ -46,17 +48,27 @@ class MemoryReplayGuard:
         if key in live:
             return False
         if len(live) >= self._max:
-            raise ReplayGuardFull
+            self._purge_all(now_ms)
+            if len(live) >= self._max:
+                raise ReplayGuardFull
         live[key] = expires_at_ms
         heapq.heappush(self._expiries, (expires_at_ms, key))
         return True
 
     def _purge(self, now_ms: int) -> None:
+        # At most _PURGE_BATCH per call: a burst of expiries (a busy minute ending) must not
+        # stall one request for the whole burst; each call still purges more than it adds.
         expiries = self._expiries
         live = self._live
-        while expiries and expiries[0][0] < now_ms:
+        for _ in range(_PURGE_BATCH):
+            if not expiries or expiries[0][0] >= now_ms:
+                return
             _, key = heapq.heappop(expiries)
             live.pop(key, None)
+
+    def _purge_all(self, now_ms: int) -> None:
+        while self._expiries and self._expiries[0][0] < now_ms:
+            self._purge(now_ms)
 
 
 class NoReplayGuard:

@@ -47,3 +47,21 @@ async def test_no_guard_when_replayed_then_accepts_like_binance() -> None:
     guard = NoReplayGuard()
     assert await guard.first_use("a", 1, 0)
     assert await guard.first_use("a", 1, 0)
+
+
+async def test_purge_when_burst_expires_then_bounded_per_call_but_never_full() -> None:
+    # Arrange: 1000 signatures expire at once.
+    guard = MemoryReplayGuard(max_entries=1000)
+    for i in range(1000):
+        await guard.first_use(f"k{i}", expires_at_ms=10, now_ms=0)
+    # Act
+    await guard.first_use("new", expires_at_ms=100, now_ms=50)
+    after_one_call = len(guard)
+    # Assert: one call purges a batch, not the whole burst...
+    assert 1000 - 64 < after_one_call < 1000
+    # ...and a full guard purges everything expired before refusing.
+    for i in range(999):
+        assert await guard.first_use(f"m{i}", expires_at_ms=100, now_ms=50)
+    assert len(guard) == 1000
+    with pytest.raises(ReplayGuardFull):
+        await guard.first_use("one-too-many", expires_at_ms=100, now_ms=50)
