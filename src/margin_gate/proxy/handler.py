@@ -184,7 +184,8 @@ class Gateway:
         if body is None:
             return flow.refuse(PAYLOAD_TOO_LARGE, "request.body_too_large")
         query: bytes = scope["query_string"]
-        if route.kind == "other" and b"signature=" not in query and b"signature=" not in body:
+        signed = b"signature=" in query or b"signature=" in body
+        if route.kind == "other" and not signed:
             # Public: no key of ours is attached and the bot's key is not forwarded.
             try:
                 text = query.decode("ascii")
@@ -197,7 +198,9 @@ class Gateway:
         if isinstance(bot, BinanceError):
             return flow.refuse(bot, "auth.api_key")
         flow.bot = bot
-        if route.kind == "api_key":
+        if route.kind == "api_key" and not signed:
+            # A client that signs its listenKey calls (the PM docs' reading of USER_STREAM,
+            # §3.1) goes through the signed path below and is re-signed like any other.
             return await self._key_only(flow, bot, base, query, body)
         return await self._signed(flow, route, bot, base, query, body, request_id, received_at)
 

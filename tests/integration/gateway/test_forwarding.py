@@ -145,6 +145,18 @@ def test_listen_key_when_bot_key_valid_then_exchange_key_substituted(
     assert got.headers["x-mbx-apikey"] == EXCHANGE_KEY
 
 
+def test_listen_key_when_bot_signs_it_then_verified_and_resigned(
+    gw: GatewayClient, up: VerifyingUpstream
+) -> None:
+    # Act
+    response = gw.signed("POST", "/papi/v1/listenKey", {})
+    # Assert
+    assert response.status_code == 200
+    (got,) = up.received
+    assert got.verified
+    assert got.headers["x-mbx-apikey"] == EXCHANGE_KEY
+
+
 def test_client_headers_when_sent_then_not_forwarded(
     gw: GatewayClient, up: VerifyingUpstream
 ) -> None:
