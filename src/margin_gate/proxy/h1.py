@@ -142,6 +142,9 @@ class H1Upstream:
     ) -> UpstreamResponse:
         start = url.find("/", url.find("//") + 2)
         base, target = (url, "/") if start < 0 else (url[:start], url[start:])
+        if not target.isprintable() or " " in target:
+            # Defence in depth: callers pass validated targets; never split a request line.
+            raise UpstreamUnreachable("refusing a request target with spaces or controls")
         origin = self._origins.get(base)
         if origin is None:
             origin = self._origins[base] = _Origin(base, self._pool_size)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping
 
@@ -64,6 +65,9 @@ _AUTH_RULES = {-2014: "auth.api_key", -2015: "auth.api_key", -1022: "auth.signat
 _AUTH_RULES |= {-1021: "auth.timestamp", -1102: "auth.params", -1131: "auth.recv_window"}
 
 
+# A query string we pass on untouched: visible ASCII only (no space, CR/LF or controls that
+# could split the upstream request line).
+_QUERY_CHARS = re.compile(rb"[\x21-\x7e]*")
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})  # all Binance's REST API uses
 
 
@@ -187,11 +191,9 @@ class Gateway:
         signed = b"signature=" in query or b"signature=" in body
         if route.kind == "other" and not signed:
             # Public: no key of ours is attached and the bot's key is not forwarded.
-            try:
-                text = query.decode("ascii")
-            except UnicodeDecodeError:
+            if not _QUERY_CHARS.fullmatch(query):
                 return flow.refuse(ILLEGAL_CHARS, "request.params")
-            out = raw_request(method, base, path, text, body, None)
+            out = raw_request(method, base, path, query.decode("ascii"), body, None)
             return await self._forward(out, flow, retry=method == "GET")
 
         bot = self._auth.identify(api_key)
@@ -210,10 +212,10 @@ class Gateway:
         """API-key-only endpoints (listenKey): the bot's key checked, the account's sent."""
         if not bot.may_call(flow.method, flow.path):
             return flow.refuse(NOT_ALLOWED, "bot.allow_endpoints")
-        account = self._accounts[bot.account]
-        out = raw_request(flow.method, base, flow.path, query.decode("latin-1"), body, account)
-        if not out.url.isascii():
+        if not _QUERY_CHARS.fullmatch(query):
             return flow.refuse(ILLEGAL_CHARS, "request.params")
+        account = self._accounts[bot.account]
+        out = raw_request(flow.method, base, flow.path, query.decode("ascii"), body, account)
         return await self._forward(out, flow, retry=flow.method == "GET")
 
     async def _signed(

@@ -316,3 +316,11 @@ async def test_h1_when_https_then_tls_verified_and_keep_alive(tmp_path: Path) ->
     assert [a.status for a in answers] == [200, 200]
     assert scripted.requests[0].startswith(b"GET /api/v3/ping HTTP/1.1\r\nHost: localhost:")
     assert scripted.connections == 1  # kept alive; the strict client never got past TLS
+
+
+async def test_h1_when_target_has_crlf_then_refused_unsent() -> None:
+    client = H1Upstream()
+    with pytest.raises(UpstreamUnreachable):
+        await client.send("GET", "http://127.0.0.1:9/x?a=1\r\nHost: evil", {}, None)
+    with pytest.raises(UpstreamUnreachable):
+        await client.send("GET", "http://127.0.0.1:9/x?a=1 HTTP/1.1", {}, None)
