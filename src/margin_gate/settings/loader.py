@@ -28,6 +28,7 @@ from margin_gate.settings.model import AuditSettings
 from margin_gate.settings.model import AuthSettings
 from margin_gate.settings.model import BotSettings
 from margin_gate.settings.model import ConfigError
+from margin_gate.settings.model import OperatorSettings
 from margin_gate.settings.model import Profile
 from margin_gate.settings.model import ServerSettings
 from margin_gate.settings.model import Settings
@@ -36,11 +37,27 @@ from margin_gate.settings.model import StateSettings
 from margin_gate.settings.model import UpstreamClient
 from margin_gate.settings.model import UpstreamSettings
 from margin_gate.settings.model import UpstreamTarget
+from margin_gate.settings.options import AUDIT_OPTIONS
+from margin_gate.settings.options import STATE_OPTIONS
+from margin_gate.settings.options import read_options
+from margin_gate.settings.profiles import ENDPOINT_PATTERN
+from margin_gate.settings.profiles import _profile
+from margin_gate.settings.profiles import check_profiles
 
 __all__ = ["load_settings", "parse_settings"]
 
 _PREFIX_PATTERN = re.compile(r"[a-z][a-z0-9]{0,15}")
-_SECTIONS = ("server", "upstream", "auth", "accounts", "bots", "profiles", "state", "audit")
+_SECTIONS = (
+    "server",
+    "upstream",
+    "auth",
+    "accounts",
+    "bots",
+    "profiles",
+    "state",
+    "audit",
+    "operator",
+)
 
 
 def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +92,7 @@ def parse_settings(
     auth = _auth(root.table("auth"))
     state = _state(root.table("state"))
     audit = _audit(root.table("audit"))
+    operator = _operator(root.table("operator"))
     profiles = {name: _profile(name, t) for name, t in root.tables("profiles").items()}
     profiles.setdefault("default", Profile("default"))
     accounts = {name: _account(name, t) for name, t in root.tables("accounts").items()}
@@ -93,6 +111,10 @@ def parse_settings(
             raise ConfigError(f"bots.{bot.name}.api_key: same key as bots.{other}")
     if server.workers > 1 and upstream.target == "paper":
         raise ConfigError("server.workers: the in-process paper exchange needs workers = 1")
+    for account in accounts.values():
+        if account.profile is not None and account.profile not in profiles:
+            raise ConfigError(f"accounts.{account.name}.profile: no [profiles.{account.profile}]")
+    check_profiles(accounts, bots, profiles)
     return Settings(
         accounts=MappingProxyType(accounts),
         bots=MappingProxyType(bots),
@@ -102,6 +124,7 @@ def parse_settings(
         auth=auth,
         state=state,
         audit=audit,
+        operator=operator,
         source=source,
     )
 
@@ -168,24 +191,31 @@ def _state(t: _Table) -> StateSettings:
     redis_url = t.opt_str("redis_url")
     if backend == "redis" and redis_url is None:
         raise ConfigError(f'{t.key("redis_url")}: required when backend = "redis"')
-    s = StateSettings(backend, redis_url, t.str_("key_prefix", "mg"))
+    key_prefix = t.str_("key_prefix", "mg")
+    options = read_options(t, STATE_OPTIONS)
+    s = StateSettings(backend, redis_url, key_prefix, MappingProxyType(options))
     t.close()
     return s
 
 
 def _audit(t: _Table) -> AuditSettings:
-    s = AuditSettings(path=t.opt_path("path"))
+    s = AuditSettings(
+        dir=t.opt_path("dir"),
+        stream=t.opt_str("stream"),
+        replica=t.opt_str("replica"),
+        passthrough=t.bool_("passthrough", False),
+        options=MappingProxyType(read_options(t, AUDIT_OPTIONS)),
+    )
     t.close()
     return s
 
 
-def _profile(name: str, t: _Table) -> Profile:
-    floor = t.opt_decimal("min_unimmr_after")
-    if floor is not None and floor < 1:
-        raise ConfigError(f"{t.key('min_unimmr_after')}: must be >= 1 (uniMMR, §1.8)")
-    p = Profile(name, floor, t.bool_("allow_money_out", False))
+def _operator(t: _Table) -> OperatorSettings:
+    token = t.secret("token") if "token" in t.names() else None
+    if token is not None and len(token.value) < 16:
+        raise ConfigError(f"{t.key('token')}: at least 16 characters ({token.source})")
     t.close()
-    return p
+    return OperatorSettings(token)
 
 
 def _account(name: str, t: _Table) -> Account:
@@ -198,8 +228,9 @@ def _account(name: str, t: _Table) -> Account:
         raise ConfigError(
             f"{t.key('api_secret')}: not a usable {kind} private key ({secret.source})"
         ) from None
+    profile = t.opt_str("profile")
     t.close()
-    return Account(name, kind, api_key, signer)
+    return Account(name, kind, api_key, signer, profile)
 
 
 def _bot(name: str, t: _Table) -> BotSettings:
@@ -221,7 +252,7 @@ def _bot(name: str, t: _Table) -> BotSettings:
     allow = t.opt_str_list("allow_endpoints")
     if allow is not None:
         for i, pattern in enumerate(allow):
-            if not re.fullmatch(r"(?:(?:GET|POST|PUT|DELETE|\*) )?/[A-Za-z0-9/_\-.*]*", pattern):
+            if not ENDPOINT_PATTERN.fullmatch(pattern):
                 where = f"{t.key('allow_endpoints')}[{i}]"
                 raise ConfigError(f"{where}: expected '[METHOD ]/path[*]', got {pattern!r}")
     b = BotSettings(

@@ -24,7 +24,9 @@ __all__ = [
     "AuditSettings",
     "AuthSettings",
     "BotSettings",
+    "ConditionalMode",
     "ConfigError",
+    "OperatorSettings",
     "Profile",
     "Secret",
     "ServerSettings",
@@ -132,6 +134,7 @@ class Account:
     key_kind: KeyKind
     api_key: Secret
     signer: Signer = field(repr=False)
+    profile: str | None = None  # the account's [profiles.<name>]; bots can only be stricter
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,25 +151,62 @@ class BotSettings:
     allow_money_out: bool = False
 
 
+ConditionalMode = Literal[
+    "project",  # conditional/algo orders are projected as if triggered and filled
+    "reduce_only",  # conditional/algo orders must be reduceOnly or closePosition
+]
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """Policy profile; the margin engine and policy issues add their keys here."""
+    """A policy profile as configured: None means "not set here" (the merge in
+    policy/profile.py fills defaults and takes the stricter of account and bot profiles)."""
 
     name: str
-    min_unimmr_after: Decimal | None = None
-    allow_money_out: bool = False
+    min_unimmr_after: Decimal | None = None  # > 1.20; default 1.5 when nobody sets it
+    warn_unimmr_below: Decimal | None = None  # accepted but flagged (decision "warn")
+    market_slippage: Decimal | None = None  # fraction, [0, 1)
+    include_resting_orders: bool | None = None
+    conditional_mode: ConditionalMode | None = None
+    max_order_notional: Decimal | None = None  # USD
+    price_collar_bps: Decimal | None = None  # limit price vs mark
+    allowed_symbols: frozenset[str] | None = None  # upper-case symbols
+    allowed_endpoints: tuple[str, ...] | None = None  # "[METHOD ]/path[*]" patterns
+    allow_manual_liquidation: bool | None = None
+    allow_money_out: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSettings:
+    """The operator API's bearer token (None: the operator API answers 401 to everything)."""
+
+    token: Secret | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class StateSettings:
+    """`[state]`; the keys beyond backend/redis_url/key_prefix map 1:1 onto StateConfig."""
+
     backend: StateBackend = "memory"
     redis_url: str | None = None
     key_prefix: str = "mg"
+    options: Mapping[str, object] = field(default_factory=dict)  # other StateConfig fields
 
 
 @dataclass(frozen=True, slots=True)
 class AuditSettings:
-    path: Path | None = None
+    """`[audit]`: `dir` / `stream` are the sinks (none: no audit); the rest maps onto
+    AuditConfig. `passthrough` also records pass-through reads (decision "pass")."""
+
+    dir: Path | None = None
+    stream: str | None = None
+    replica: str | None = None  # default: host:pid
+    passthrough: bool = False
+    options: Mapping[str, object] = field(default_factory=dict)  # other AuditConfig fields
+
+    @property
+    def enabled(self) -> bool:
+        return self.dir is not None or self.stream is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +219,7 @@ class Settings:
     auth: AuthSettings = AuthSettings()
     state: StateSettings = StateSettings()
     audit: AuditSettings = AuditSettings()
+    operator: OperatorSettings = OperatorSettings()
     source: Path | None = None
 
     def with_server(self, *, host: str | None = None, port: int | None = None) -> Settings:

@@ -16,15 +16,24 @@ __all__ = [
     "BAD_PRECISION",
     "BAD_RECV_WINDOW",
     "BAD_SYMBOL",
+    "CM_REDUCE_ONLY_ONLY",
     "DUPLICATE_PARAM",
     "ILLEGAL_CHARS",
     "INVALID_LISTEN_KEY",
     "INVALID_SIGNATURE",
     "INVALID_TIMESTAMP",
+    "LIMIT_PRICE_TOO_HIGH",
+    "LIMIT_PRICE_TOO_LOW",
     "MANDATORY_PARAM",
+    "MARGIN_INSUFFICIENT",
+    "NEW_ORDER_REJECTED",
+    "NO_PLACE_ORDER_PERMISSION",
     "PAYLOAD_TOO_LARGE",
+    "REDUCE_ONLY_ORDER_PERMISSION",
     "REJECTED_MBX_KEY",
     "TIMEOUT",
+    "UM_REDUCE_ONLY_ONLY",
+    "UNABLE_TRADE_LOW_LIQUIDATION",
     "UNAUTHORIZED",
     "UNKNOWN",
     "BinanceError",
@@ -70,5 +79,21 @@ INVALID_LISTEN_KEY = BinanceError(-1125, "This listenKey does not exist.", 400)
 BAD_RECV_WINDOW = BinanceError(-1131, "recvWindow must be less than 60000", 400)
 BAD_API_KEY_FMT = BinanceError(-2014, "API-key format invalid.", 401)
 REJECTED_MBX_KEY = BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+# -- order entry / margin / liquidation (§3.6; texts as Binance prints them where known) --
+NEW_ORDER_REJECTED = BinanceError(-2010, "New order rejected.", 400)
+MARGIN_INSUFFICIENT = BinanceError(-2019, "Margin is insufficient.", 400)
+# Project brief (binance-pm.md, top): order entry while the account is in liquidation.
+UNABLE_TRADE_LOW_LIQUIDATION = BinanceError(
+    -3048,
+    "Unable to trade. Your margin account is currently in liquidation. "
+    "Please try again once the liquidation is processed.",
+    400,
+)
+LIMIT_PRICE_TOO_HIGH = BinanceError(-4016, "Limit price can't be higher than the allowed price.")
+LIMIT_PRICE_TOO_LOW = BinanceError(-4024, "Limit price can't be lower than the allowed price.")
+REDUCE_ONLY_ORDER_PERMISSION = BinanceError(-4087, "User can only place reduce only order.", 400)
+NO_PLACE_ORDER_PERMISSION = BinanceError(-4088, "User can not place order currently.", 400)
+UM_REDUCE_ONLY_ONLY = BinanceError(-4405, "Only reduce-only orders are allowed (UM).", 400)
+CM_REDUCE_ONLY_ONLY = BinanceError(-4415, "Only reduce-only orders are allowed (CM).", 400)
 # Not a Binance code: a body over the configured size. Binance's WAF answers 413 for that.
 PAYLOAD_TOO_LARGE = BinanceError(-1100, "Request body too large.", 413)
