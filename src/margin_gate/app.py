@@ -1,9 +1,14 @@
-"""The gateway ASGI app and its lifespan, which owns the upstream client and the paper exchange.
+"""The gateway ASGI app and its lifespan, which owns every resource of the order path.
 
 `create_app(settings, ...)` wires settings into a `Gateway` (proxy/handler.py). Collaborators are
-injected (STYLE §10): the decision `hook` (margin engine later; `AcceptAll` today), the
-`observer` (audit later; no-op today), the `clock`, the `upstream` client (`[upstream] client`,
-proxy/h1.py by default) and the `replay` guard (in-process by default; Redis later).
+injected (STYLE §10): the decision `hook` (default: the `RiskGate` — policy, live state, audit —
+built by the lifespan; tests of the forwarding layer pass `AcceptAll`), the `observer`, the
+`clock`, the `upstream` client (`[upstream] client`, proxy/h1.py by default) and the `replay`
+guard (in-process; shared through Redis when `[state] backend = "redis"`).
+
+Lifespan start order (closed in reverse, so the audit log is drained after everything that
+writes to it): paper exchange → upstream client → aiohttp session → Redis client → audit log →
+state runtime → halts → gate. See app_parts.py for the pieces.
 
 With `[upstream] target = "paper"` the lifespan starts the bundled paper exchange in-process
 (`margin_gate.paper.start_paper_server`, imported lazily) on 127.0.0.1 and routes every
@@ -22,9 +27,13 @@ from starlette.types import Receive
 from starlette.types import Scope
 from starlette.types import Send
 
+from margin_gate.app_parts import RiskParts
+from margin_gate.app_parts import check_reload
+from margin_gate.app_parts import start_risk
 from margin_gate.auth.bots import BotAuth
 from margin_gate.auth.replay import MemoryReplayGuard
 from margin_gate.auth.replay import NoReplayGuard
+from margin_gate.auth.replay import RedisReplayGuard
 from margin_gate.auth.replay import ReplayGuard
 from margin_gate.clock import Clock
 from margin_gate.clock import SystemClock
@@ -36,9 +45,13 @@ from margin_gate.proxy.gate import NullObserver
 from margin_gate.proxy.gate import RequestObserver
 from margin_gate.proxy.h1 import H1Upstream
 from margin_gate.proxy.handler import Gateway
+from margin_gate.proxy.local_api import BotApi
+from margin_gate.proxy.operator_api import OperatorApi
 from margin_gate.proxy.upstream import AiohttpUpstream
 from margin_gate.proxy.upstream import Upstream
+from margin_gate.settings import ConfigError
 from margin_gate.settings import Settings
+from margin_gate.settings import load_settings
 
 __all__ = ["GatewayApp", "create_app"]
 
@@ -52,11 +65,11 @@ class GatewayApp:
         self,
         settings: Settings,
         *,
-        hook: DecisionHook,
-        observer: RequestObserver,
+        hook: DecisionHook | None,
+        observer: RequestObserver | None,
         clock: Clock,
         upstream: Upstream | None,
-        replay: ReplayGuard,
+        replay: ReplayGuard | None,
     ) -> None:
         self.settings = settings
         self._hook = hook
@@ -66,6 +79,7 @@ class GatewayApp:
         self._replay = replay
         self.gateway: Gateway | None = None
         self.upstream_bases: dict[str, str] = {}
+        self.risk: RiskParts | None = None  # the RiskGate and what it runs on (hook=None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gateway = self.gateway
@@ -93,15 +107,35 @@ class GatewayApp:
             upstream = _make_upstream(s) if self._upstream is None else self._upstream
             stack.push_async_callback(upstream.aclose)
             self.upstream_bases = bases
+            hook, observer, replay = self._hook, self._observer, self._replay
+            bot_api = operator = perm = None
+            if hook is None and not s.policy.enforce:
+                _log.warning("[policy] enforce = false: orders are forwarded UNCHECKED")
+                hook = AcceptAll()
+            if hook is None:
+                self.risk = risk = await start_risk(stack, s, bases, self._clock)
+                hook, perm = risk.gate, risk.gate
+                observer = risk.audit if observer is None else observer
+                bot_api = BotApi(risk.gate)
+                token = s.operator.token.value if s.operator.token is not None else None
+                operator = OperatorApi(
+                    token, risk.halts, risk.audit, self._clock, self._known, self.reload
+                )
+                if replay is None and risk.redis is not None and s.state.backend == "redis":
+                    replay = RedisReplayGuard(risk.redis, f"{s.state.key_prefix}:replay")
+            self._replay = replay = replay if replay is not None else _local_replay(s)
             self.gateway = Gateway(
-                auth=BotAuth(s.bots.values(), s.profiles, self._replay),
+                auth=BotAuth(s.bots.values(), s.profiles, replay),
                 accounts=s.accounts,
                 bases=bases,
                 upstream=upstream,
-                hook=self._hook,
-                observer=self._observer,
+                hook=hook,
+                observer=NullObserver() if observer is None else observer,
                 clock=self._clock,
                 max_body_bytes=s.server.max_body_bytes,
+                bot_api=bot_api,
+                operator=operator,
+                permissions=perm,
             )
             _log.info(
                 "margin-gate ready: %d bot(s), %d account(s), upstreams %s",
@@ -113,6 +147,25 @@ class GatewayApp:
                 yield self
             finally:
                 self.gateway = None
+                self.risk = None
+
+    def _known(self) -> tuple[list[str], list[str]]:
+        return list(self.settings.accounts), list(self.settings.bots)
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the config file: bots and profiles change in place; anything else needs a
+        restart (ConfigError naming the section). A bad file leaves the running config as is."""
+        old, risk, gateway = self.settings, self.risk, self.gateway
+        if old.source is None or risk is None or gateway is None:
+            raise ConfigError("reload: the gateway was not started from a config file")
+        new = load_settings(old.source).with_server(host=old.server.host, port=old.server.port)
+        profiles = check_reload(old, new, risk.engine)
+        assert self._replay is not None
+        gateway.auth = BotAuth(new.bots.values(), new.profiles, self._replay)
+        risk.gate.profiles = profiles
+        self.settings = new
+        _log.warning("config reloaded: %d bot(s), %d profile(s)", len(new.bots), len(new.profiles))
+        return {"bots": sorted(new.bots), "profiles": sorted(new.profiles)}
 
     async def _run_lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -170,17 +223,21 @@ def create_app(
     upstream: Upstream | None = None,
     replay: ReplayGuard | None = None,
 ) -> GatewayApp:
-    if replay is None:
-        replay = (
-            MemoryReplayGuard(settings.auth.replay_max_entries)
-            if settings.auth.replay_protection
-            else NoReplayGuard()
-        )
+    """The gateway app. `hook=None`: the RiskGate (policy + state + audit), started by the
+    lifespan; pass `AcceptAll()` to run the forwarding layer alone."""
+    if replay is None and not settings.auth.replay_protection:
+        replay = NoReplayGuard()
     return GatewayApp(
         settings,
-        hook=AcceptAll() if hook is None else hook,
-        observer=NullObserver() if observer is None else observer,
+        hook=hook,
+        observer=observer,
         clock=SystemClock() if clock is None else clock,
         upstream=upstream,
         replay=replay,
     )
+
+
+def _local_replay(settings: Settings) -> ReplayGuard:
+    if not settings.auth.replay_protection:
+        return NoReplayGuard()
+    return MemoryReplayGuard(settings.auth.replay_max_entries)

@@ -4,16 +4,23 @@ Binance itself accepts the same signed request again inside its recvWindow (bina
 §3.3); the gateway does not, so a captured request cannot be replayed through it. A signature is
 remembered until `timestamp + recvWindow`, after which the timing rule refuses it anyway.
 
-`ReplayGuard` is the seam: `MemoryReplayGuard` serves one process; a Redis guard (SET NX PX on
-the same key) can share it across replicas later without touching the callers.
+`ReplayGuard` is the seam: `MemoryReplayGuard` serves one process; `RedisReplayGuard` (SET NX
+PX on the same key) shares it across replicas when `[state] backend = "redis"`.
 """
 
 from __future__ import annotations
 
 import heapq
+from typing import Any
 from typing import Protocol
 
-__all__ = ["MemoryReplayGuard", "NoReplayGuard", "ReplayGuard", "ReplayGuardFull"]
+__all__ = [
+    "MemoryReplayGuard",
+    "NoReplayGuard",
+    "RedisReplayGuard",
+    "ReplayGuard",
+    "ReplayGuardFull",
+]
 
 _PURGE_BATCH = 64
 
@@ -76,3 +83,21 @@ class NoReplayGuard:
 
     async def first_use(self, key: str, expires_at_ms: int, now_ms: int) -> bool:
         return True
+
+
+class RedisReplayGuard:
+    """Replay guard shared by every replica: `SET <prefix>:<key> 1 NX PX <ttl>` per signature,
+    so a signature used on one replica is refused on all of them. Redis unreachable: raises
+    `ReplayGuardFull` (the caller refuses with -1008; fail closed)."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+
+    async def first_use(self, key: str, expires_at_ms: int, now_ms: int) -> bool:
+        ttl = max(expires_at_ms - now_ms, 1)
+        try:
+            created = await self._client.set(f"{self._prefix}:{key}", b"1", nx=True, px=ttl)
+        except Exception as exc:  # redis errors, timeouts, closed connections
+            raise ReplayGuardFull(f"replay guard unavailable: {type(exc).__name__}") from exc
+        return bool(created)

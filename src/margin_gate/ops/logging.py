@@ -10,7 +10,7 @@ each with the request id, every line passed through the secret redactor.
 Event lines: `{"ts","level","logger","msg","request_id"?, <extra fields>, "exc"?}`.
 Request lines: `{"ts","level":"info","logger":"margin_gate.request","msg":"request",
 "request_id","method","path","route","bot","account","status","code","rule","fate",
-"duration_ms"}` — names, never keys or parameters (the audit log holds the parameters).
+"msg_detail","duration_ms"}` — names, never keys or parameters (the audit log holds the parameters).
 
 The request line bypasses `logging` (≈1-2 µs instead of ≈10-15 µs per line, bench/_ops_cost.py):
 it is built with orjson, redacted, buffered, and written to the same file descriptor as the
@@ -211,6 +211,7 @@ class RequestLogger:
                 "code": record.code,
                 "rule": record.rule,
                 "fate": record.fate,
+                "msg_detail": getattr(record, "msg", None),  # the error message we answered
                 "duration_ms": round(record.duration_ms, 3),
             }
         )

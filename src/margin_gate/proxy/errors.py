@@ -29,6 +29,7 @@ __all__ = [
     "NOT_ALLOWED",
     "NOT_READY",
     "NO_ROUTE",
+    "PROFILE_NOT_ALLOWED",
     "error_answer",
     "from_exception",
     "from_upstream_error",
@@ -45,6 +46,10 @@ MONEY_OUT_REFUSED = UNAUTHORIZED.with_msg(
 )
 NOT_ALLOWED = UNAUTHORIZED.with_msg(
     "margin-gate: this endpoint is not in this bot's allow_endpoints."
+)
+PROFILE_NOT_ALLOWED = UNAUTHORIZED.with_msg(
+    "You are not authorized to execute this request. margin-gate: this endpoint is not in "
+    "this bot's profile allowed_endpoints (rule allowed_endpoints)"
 )
 NO_ROUTE = BinanceError(-1002, "margin-gate: no upstream is configured for this path.", 404)
 BAD_PATH = BinanceError(-1002, "margin-gate: malformed request path.", 400)

@@ -71,6 +71,8 @@ class OrderContext:
 @dataclass(frozen=True, slots=True)
 class Accept:
     reservation: object | None = None  # whatever `decide` wants back in `settle`
+    headers: Mapping[str, str] = field(default_factory=dict)  # added to the upstream's answer
+    params: Params | None = None  # forward these instead of ctx.params (e.g. an injected id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,7 @@ class RequestRecord:
     fate: Fate
     params: Params | None = None
     duration_ms: float = 0.0
+    msg: str | None = None  # the error message we answered with, when we refused
 
 
 class RequestObserver(Protocol):

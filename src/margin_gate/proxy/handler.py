@@ -13,7 +13,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterable
 from collections.abc import Mapping
+from typing import Protocol
 
 from starlette.types import Receive
 from starlette.types import Scope
@@ -29,6 +31,7 @@ from margin_gate.proxy.errors import METHOD_NOT_ALLOWED
 from margin_gate.proxy.errors import MONEY_OUT_REFUSED
 from margin_gate.proxy.errors import NO_ROUTE
 from margin_gate.proxy.errors import NOT_ALLOWED
+from margin_gate.proxy.errors import PROFILE_NOT_ALLOWED
 from margin_gate.proxy.errors import error_answer
 from margin_gate.proxy.errors import from_exception
 from margin_gate.proxy.errors import from_upstream_error
@@ -57,7 +60,7 @@ from margin_gate.wire.errors import BinanceError
 from margin_gate.wire.params import Params
 from margin_gate.wire.params import parse_params
 
-__all__ = ["Gateway"]
+__all__ = ["BotApi", "Gateway", "OperatorApi", "Permissions"]
 
 _log = logging.getLogger("margin_gate.proxy")
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -71,6 +74,35 @@ _QUERY_CHARS = re.compile(rb"[\x21-\x7e]*")
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})  # all Binance's REST API uses
 
 
+class BotApi(Protocol):
+    """margin-gate's own signed bot endpoints under /gateway (proxy/local_api.py)."""
+
+    async def handle(
+        self, bot: Bot, method: str, path: str, params: Params, request_id: str
+    ) -> Answer: ...
+
+
+class OperatorApi(Protocol):
+    """The operator endpoints under /operator, on their own token (proxy/operator_api.py)."""
+
+    async def handle(
+        self,
+        method: str,
+        path: str,
+        headers: Iterable[tuple[bytes, bytes]],
+        query: bytes,
+        body: bytes,
+    ) -> Answer: ...
+
+
+class Permissions(Protocol):
+    """What a bot's effective profile lets it call (policy/profile.py)."""
+
+    def money_out(self, bot: Bot) -> bool: ...
+
+    def endpoint(self, bot: Bot, method: str, path: str) -> bool: ...
+
+
 class _ClientGone(Exception):
     """The client disconnected before its request body arrived."""
 
@@ -78,7 +110,7 @@ class _ClientGone(Exception):
 class _Flow:
     """What one request became; turned into a `RequestRecord` at the end."""
 
-    __slots__ = ("bot", "code", "fate", "method", "params", "path", "route", "rule")
+    __slots__ = ("bot", "code", "fate", "method", "msg", "params", "path", "route", "rule")
 
     def __init__(self, method: str, path: str) -> None:
         self.method = method
@@ -88,12 +120,14 @@ class _Flow:
         self.params: Params | None = None
         self.code: int | None = None
         self.rule: str | None = None
+        self.msg: str | None = None
         self.fate: Fate = "refused"
 
     def refuse(
         self, error: BinanceError, rule: str, extra: Mapping[str, str] | None = None
     ) -> Answer:
         self.code = error.code
+        self.msg = error.msg
         self.rule = rule
         self.fate = "refused"
         return error_answer(error, extra)
@@ -111,8 +145,14 @@ class Gateway:
         observer: RequestObserver,
         clock: Clock,
         max_body_bytes: int,
+        bot_api: BotApi | None = None,
+        operator: OperatorApi | None = None,
+        permissions: Permissions | None = None,
     ) -> None:
-        self._auth = auth
+        self.auth = auth
+        self._bot_api = bot_api
+        self._operator = operator
+        self._perm = permissions
         self._accounts = accounts
         self._bases = dict(bases)
         self._upstream = upstream
@@ -140,10 +180,11 @@ class Gateway:
         status, headers, body = answer
         headers.append((b"content-length", str(len(body)).encode("ascii")))
         headers.append((b"x-mg-request-id", request_id.encode("ascii")))
+        if self._observing:
+            # Before the answer leaves: a refusal's records are on disk before the bot sees it.
+            self._observe(flow, request_id, received_at, status, started)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        if self._observing:
-            self._observe(flow, request_id, received_at, status, started)
 
     def _observe(
         self, flow: _Flow, request_id: str, received_at: int, status: int, started: float
@@ -163,6 +204,7 @@ class Gateway:
             fate=flow.fate,
             params=flow.params,
             duration_ms=(time.perf_counter() - started) * 1000,
+            msg=flow.msg,
         )
         try:
             self._observer.observe(record)
@@ -181,6 +223,14 @@ class Gateway:
         flow.path = path
         route = classify(method, path)
         flow.route = route
+        if route.prefix == "operator" and self._operator is not None:
+            _, body = await self._read(scope, receive)
+            if body is None:
+                return flow.refuse(PAYLOAD_TOO_LARGE, "request.body_too_large")
+            q: bytes = scope["query_string"]
+            return await self._operator.handle(method, path, scope["headers"], q, body)
+        if route.prefix == "gateway" and self._bot_api is not None:
+            return await self._local(scope, receive, flow, request_id)
         base = self._bases.get(route.prefix)
         if base is None:
             return flow.refuse(NO_ROUTE, "route.unknown_prefix")
@@ -196,7 +246,7 @@ class Gateway:
             out = raw_request(method, base, path, query.decode("ascii"), body, None)
             return await self._forward(out, flow, retry=method == "GET")
 
-        bot = self._auth.identify(api_key)
+        bot = self.auth.identify(api_key)
         if isinstance(bot, BinanceError):
             return flow.refuse(bot, "auth.api_key")
         flow.bot = bot
@@ -205,6 +255,25 @@ class Gateway:
             # §3.1) goes through the signed path below and is re-signed like any other.
             return await self._key_only(flow, bot, base, query, body)
         return await self._signed(flow, route, bot, base, query, body, request_id, received_at)
+
+    async def _local(self, scope: Scope, receive: Receive, flow: _Flow, request_id: str) -> Answer:
+        """/gateway/v1/*: authenticated and verified like any signed request, answered here."""
+        assert self._bot_api is not None
+        api_key, body = await self._read(scope, receive)
+        if body is None:
+            return flow.refuse(PAYLOAD_TOO_LARGE, "request.body_too_large")
+        bot = self.auth.identify(api_key)
+        if isinstance(bot, BinanceError):
+            return flow.refuse(bot, "auth.api_key")
+        flow.bot = bot
+        params = parse_params(flow.method, scope["query_string"], body)
+        if isinstance(params, BinanceError):
+            return flow.refuse(params, "request.params")
+        flow.params = params
+        error = await self.auth.verify(bot, params, self._clock.now_ms())
+        if error is not None:
+            return flow.refuse(error, _auth_rule(error))
+        return await self._bot_api.handle(bot, flow.method, flow.path, params, request_id)
 
     async def _key_only(
         self, flow: _Flow, bot: Bot, base: str, query: bytes, body: bytes
@@ -234,13 +303,17 @@ class Gateway:
         if isinstance(params, BinanceError):
             return flow.refuse(params, "request.params")
         flow.params = params
-        error = await self._auth.verify(bot, params, self._clock.now_ms())
+        error = await self.auth.verify(bot, params, self._clock.now_ms())
         if error is not None:
             return flow.refuse(error, _auth_rule(error))
         if not bot.may_call(method, flow.path):
             return flow.refuse(NOT_ALLOWED, "bot.allow_endpoints")
-        if route.kind == "money_out" and not bot.allow_money_out:
+        perm = self._perm
+        money_out = bot.allow_money_out if perm is None else perm.money_out(bot)
+        if route.kind == "money_out" and not money_out:
             return flow.refuse(MONEY_OUT_REFUSED, "route.money_out")
+        if perm is not None and route.kind != "order" and not perm.endpoint(bot, method, flow.path):
+            return flow.refuse(PROFILE_NOT_ALLOWED, "policy.allowed_endpoints")
         account = self._accounts[bot.account]
         if route.kind == "order":
             return await self._order(
@@ -266,8 +339,11 @@ class Gateway:
         decision = await self._hook.decide(ctx)
         if not isinstance(decision, Accept):
             return flow.refuse(decision.error, f"gate.{decision.rule}", decision.headers)
-        out = resigned_request(flow.method, base, flow.path, params, account, self._clock.now_ms())
+        sent = params if decision.params is None else decision.params
+        out = resigned_request(flow.method, base, flow.path, sent, account, self._clock.now_ms())
         answer = await self._forward(out, flow, retry=False)
+        if decision.headers:
+            answer[1].extend(_encode_headers(decision.headers))
         try:
             await self._hook.settle(ctx, decision, Outcome(flow.fate, answer[0], answer[2]))
         except Exception as exc:
@@ -336,6 +412,10 @@ class Gateway:
             chunks.append(chunk)
             if not message.get("more_body"):
                 return api_key, b"".join(chunks)
+
+
+def _encode_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def _auth_rule(error: BinanceError) -> str:

@@ -49,6 +49,8 @@ _ORDERS: Mapping[tuple[str, str], str] = {
     ("POST", "/papi/v1/cm/conditional/order"): "papi.cm.conditional",
     ("POST", "/papi/v1/um/algo/order"): "papi.um.algo",
     ("POST", "/papi/v1/marginloan"): "papi.margin.loan",
+    ("POST", "/papi/v1/repayloan"): "papi.margin.repay",
+    ("POST", "/papi/v1/margin/repay-debt"): "papi.margin.repay_debt",
     ("POST", "/fapi/v1/order"): "fapi.order",
     ("PUT", "/fapi/v1/order"): "fapi.modify",
     ("POST", "/fapi/v1/batchorders"): "fapi.batch",

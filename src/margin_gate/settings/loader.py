@@ -29,6 +29,7 @@ from margin_gate.settings.model import AuthSettings
 from margin_gate.settings.model import BotSettings
 from margin_gate.settings.model import ConfigError
 from margin_gate.settings.model import OperatorSettings
+from margin_gate.settings.model import PolicySettings
 from margin_gate.settings.model import Profile
 from margin_gate.settings.model import ServerSettings
 from margin_gate.settings.model import Settings
@@ -57,6 +58,7 @@ _SECTIONS = (
     "state",
     "audit",
     "operator",
+    "policy",
 )
 
 
@@ -93,6 +95,9 @@ def parse_settings(
     state = _state(root.table("state"))
     audit = _audit(root.table("audit"))
     operator = _operator(root.table("operator"))
+    policy_table = root.table("policy")
+    policy = PolicySettings(enforce=policy_table.bool_("enforce", True))
+    policy_table.close()
     profiles = {name: _profile(name, t) for name, t in root.tables("profiles").items()}
     profiles.setdefault("default", Profile("default"))
     accounts = {name: _account(name, t) for name, t in root.tables("accounts").items()}
@@ -125,6 +130,7 @@ def parse_settings(
         state=state,
         audit=audit,
         operator=operator,
+        policy=policy,
         source=source,
     )
 

@@ -27,6 +27,7 @@ __all__ = [
     "ConditionalMode",
     "ConfigError",
     "OperatorSettings",
+    "PolicySettings",
     "Profile",
     "Secret",
     "ServerSettings",
@@ -177,6 +178,14 @@ class Profile:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicySettings:
+    """`[policy] enforce = false` runs the forwarding layer alone (no checks, no state, no
+    audit): for benchmarks and tests of the proxy only; start-up logs a warning."""
+
+    enforce: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class OperatorSettings:
     """The operator API's bearer token (None: the operator API answers 401 to everything)."""
 
@@ -220,6 +229,7 @@ class Settings:
     state: StateSettings = StateSettings()
     audit: AuditSettings = AuditSettings()
     operator: OperatorSettings = OperatorSettings()
+    policy: PolicySettings = PolicySettings()
     source: Path | None = None
 
     def with_server(self, *, host: str | None = None, port: int | None = None) -> Settings:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from margin_gate.app import GatewayApp
 from margin_gate.app import create_app
+from margin_gate.proxy.gate import AcceptAll
 from margin_gate.settings import parse_settings
 from tests.support.servers import ThreadServer
 from tests.support.servers import serve_in_thread
@@ -94,7 +95,8 @@ def gateway_config(upstream_url: str, **sections: Any) -> dict[str, Any]:
 
 def build_app(config: dict[str, Any], env: dict[str, str] | None = None) -> GatewayApp:
     settings = parse_settings(config, base_dir=Path("."), env={**ENV, **(env or {})})
-    return create_app(settings)
+    # The forwarding layer alone: the echo upstream has no account for the RiskGate to load.
+    return create_app(settings, hook=AcceptAll())
 
 
 def hmac_sign(secret: str, payload: str) -> str:

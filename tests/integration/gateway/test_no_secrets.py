@@ -88,6 +88,9 @@ port = {port}
 log_level = "debug"
 access_log = true
 
+[policy]
+enforce = false  # the echo upstream has no account: test the forwarding layer alone
+
 [upstream]
 timeout_s = 1.0
 [upstream.urls]

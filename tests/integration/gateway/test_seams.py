@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from margin_gate.app import create_app
 from margin_gate.proxy.gate import Accept
+from margin_gate.proxy.gate import AcceptAll
 from margin_gate.proxy.gate import Decision
 from margin_gate.proxy.gate import OrderContext
 from margin_gate.proxy.gate import Outcome
@@ -68,7 +69,10 @@ def test_order_when_exchange_key_is_asymmetric_then_upstream_verifies_it(
             "api_secret": {"file": str(key_file)},
         }
         settings = parse_settings(config, base_dir=tmp_path, env=ENV)
-        with serve_in_thread(create_app(settings)) as gw_server, httpx.Client() as http:
+        with (
+            serve_in_thread(create_app(settings, hook=AcceptAll())) as gw_server,
+            httpx.Client() as http,
+        ):
             gw = GatewayClient(gw_server.url, http)
             # Act
             placed = gw.signed("POST", "/papi/v1/um/order", ORDER)

@@ -1,0 +1,412 @@
+"""`RiskGate`: the real decision hook — parse, judge (policy checks + projection), reserve,
+audit; then settle the reservation and audit the exchange's answer.
+
+    decide(ctx): parse the intent (outside the lock) -> under store.ordering(account):
+        view -> Case -> PRE_CHECKS -> project -> POST_CHECKS -> store.reserve(worst-case legs)
+        (re-judged against the fresh view on a conflict, at most MAX_TRIES times)
+        -> audit decision record (before forwarding) -> Accept(ticket) | Reject
+    settle(ctx, accept, outcome): store.settle(2xx accepted | 4xx with code rejected |
+        5xx/-1006/-1007/timeout unknown | not sent rejected) -> audit outcome record
+    evaluate(...): the same judgement without reserving (what-if, /gateway/v1/check)
+
+Decisions carry their rule and timings (`Verdict`, `Ticket`) for the metrics module.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from decimal import Decimal
+
+import orjson
+
+from margin_gate.auth.bots import Bot
+from margin_gate.margin import is_risk_reducing
+from margin_gate.margin import parse_intent
+from margin_gate.margin import project
+from margin_gate.margin.model import SnapshotError
+from margin_gate.margin.project import Projection
+from margin_gate.margin.routes import ORDER_ROUTES
+from margin_gate.margin.routes import OrderIntent
+from margin_gate.policy import deny
+from margin_gate.policy.checks import POST_CHECKS
+from margin_gate.policy.checks import PRE_CHECKS
+from margin_gate.policy.checks import Case
+from margin_gate.policy.checks import first_refusal
+from margin_gate.policy.deny import Refusal
+from margin_gate.policy.deny import fmt
+from margin_gate.policy.profile import EffectiveProfile
+from margin_gate.proxy.gate import Accept
+from margin_gate.proxy.gate import Decision
+from margin_gate.proxy.gate import OrderContext
+from margin_gate.proxy.gate import Outcome
+from margin_gate.proxy.gate import Reject
+from margin_gate.proxy.gate_audit import GateAudit
+from margin_gate.proxy.halts import HaltStore
+from margin_gate.proxy.order_ids import client_ids
+from margin_gate.proxy.routes import Route
+from margin_gate.state.store import StateStore
+from margin_gate.state.types import AccountView
+from margin_gate.state.types import Outcome as StateOutcome
+from margin_gate.state.types import StateUnavailable
+from margin_gate.wire.errors import BinanceError
+from margin_gate.wire.params import Params
+
+__all__ = ["MAX_TRIES", "RiskGate", "Ticket", "Verdict"]
+
+_log = logging.getLogger("margin_gate.gate")
+MAX_TRIES = 5
+MANUAL_LIQUIDATION = "sapi.margin.manual_liquidation"
+_UNKNOWN_CODES = frozenset({-1006, -1007})
+# The margin engine's routes, matched like the route table (case-blind, no trailing slash).
+_ENGINE = {(m, p.lower()): p for (m, p) in ORDER_ROUTES}
+_MARGIN_ROUTES = frozenset({"margin_order", "spot_order", "margin_oco"})
+
+
+@dataclass(slots=True)
+class Verdict:
+    """A judgement: `refusal` None means accept (`warn` when a warning level was crossed)."""
+
+    refusal: Refusal | None
+    decision: str  # "accept" | "reject" | "warn"
+    rule: str
+    floor: Decimal
+    unimmr_before: Decimal | None = None
+    unimmr_after: Decimal | None = None
+    projection: Projection | None = None
+    state_age_ms: int | None = None
+    in_flight: int = 0
+    reservation_ids: tuple[str, ...] = ()
+    params: Params | None = None  # what to forward (client ids injected)
+    stream_ids: tuple[str | None, ...] = ()
+
+    def headers(self) -> dict[str, str]:
+        h = {"X-Margin-Gate-Decision": self.decision, "X-Margin-Gate-Rule": self.rule}
+        if self.unimmr_before is not None:
+            h["X-Margin-Gate-UniMMR-Before"] = fmt(self.unimmr_before, 6)
+        if self.unimmr_after is not None:
+            h["X-Margin-Gate-UniMMR-After"] = fmt(self.unimmr_after, 6)
+        return h
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What `decide` hands to `settle` inside Accept."""
+
+    verdict: Verdict
+    check_us: int
+    decided_ns: int = field(default_factory=time.perf_counter_ns)
+
+
+class RiskGate:
+    """DecisionHook + RequestObserver (via GateAudit) over the state store and the policy."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        profiles: Mapping[str, EffectiveProfile],
+        halts: HaltStore,
+        audit: GateAudit,
+    ) -> None:
+        self.store = store
+        self.profiles = dict(profiles)
+        self.halts = halts
+        self.audit = audit
+        self.decisions = 0  # plain counters for the metrics module
+        self.rejections = 0
+
+    # -- Permissions (handler) --
+
+    def money_out(self, bot: Bot) -> bool:
+        profile = self.profiles.get(bot.name)
+        return profile is not None and profile.allow_money_out
+
+    def endpoint(self, bot: Bot, method: str, path: str) -> bool:
+        profile = self.profiles.get(bot.name)
+        return profile is not None and profile.allows_endpoint(method, path)
+
+    # -- DecisionHook --
+
+    async def decide(self, ctx: OrderContext) -> Decision:
+        started = time.perf_counter_ns()
+        verdict = await self.judge(ctx.bot, ctx.method, ctx.path, ctx.route, ctx.params,
+                                   ctx.request_id, reserve=True)  # fmt: skip
+        check_us = (time.perf_counter_ns() - started) // 1000
+        self.decisions += 1
+        refusal = verdict.refusal
+        if refusal is None and not self.audit.decision(ctx, verdict):
+            await self._release(ctx.account, verdict.reservation_ids)
+            verdict.refusal = refusal = deny.audit_write_failed()
+            verdict.decision, verdict.rule = "reject", refusal.rule
+            return Reject(refusal.error, refusal.rule, verdict.headers())
+        if refusal is not None:
+            self.rejections += 1
+            self.audit.rejection(ctx, verdict, refusal, check_us)
+            return Reject(refusal.error, refusal.rule, verdict.headers())
+        return Accept(Ticket(verdict, check_us), verdict.headers(), verdict.params)
+
+    async def settle(self, ctx: OrderContext, decision: Accept, outcome: Outcome) -> None:
+        ticket = decision.reservation
+        assert isinstance(ticket, Ticket)
+        upstream_us = (time.perf_counter_ns() - ticket.decided_ns) // 1000
+        verdict = ticket.verdict
+        try:
+            for rid, fate, order_id in _settlements(verdict.reservation_ids, outcome):
+                await self.store.settle(ctx.account, rid, fate, order_id=order_id)
+        except StateUnavailable as exc:
+            _log.warning("settle %s: state store unavailable (%s); TTL will expire it",
+                         ctx.request_id, exc)  # fmt: skip
+        finally:
+            self.audit.outcome(ctx, verdict, outcome, ticket.check_us, upstream_us)
+
+    # -- judgement (shared with what-if) --
+
+    async def judge(
+        self,
+        bot: Bot,
+        method: str,
+        path: str,
+        route: Route,
+        params: Params,
+        request_id: str,
+        *,
+        reserve: bool,
+    ) -> Verdict:
+        profile = self.profiles[bot.name]
+        account = bot.account
+        manual = route.order_kind == MANUAL_LIQUIDATION
+        engine_path, engine_params = _engine_route(method, path, params)
+        view = self.store.view(account)
+        intent: OrderIntent | None = None
+        if engine_path is not None and view.risk is not None:
+            parsed = parse_intent(method, engine_path, engine_params,
+                                  view.risk.snapshot.instruments)  # fmt: skip
+            if isinstance(parsed, BinanceError):
+                return _refused(deny.Refusal("policy.params", parsed), profile, view)
+            intent = parsed
+        if not reserve:
+            return self._judge_view(bot, method, path, engine_path, manual, intent, view, profile)
+        async with self.store.ordering(account):
+            return await self._judge_and_reserve(
+                bot, method, path, engine_path, manual, intent, params, request_id, profile
+            )
+
+    async def _judge_and_reserve(
+        self,
+        bot: Bot,
+        method: str,
+        path: str,
+        engine_path: str | None,
+        manual: bool,
+        intent: OrderIntent | None,
+        params: Params,
+        request_id: str,
+        profile: EffectiveProfile,
+    ) -> Verdict:
+        account = bot.account
+        view = self.store.view(account)
+        for _ in range(MAX_TRIES):
+            verdict = self._judge_view(bot, method, path, engine_path, manual, intent, view,
+                                       profile)  # fmt: skip
+            if verdict.refusal is not None or intent is None:
+                return verdict
+            ids = client_ids(intent.route, params, request_id)
+            verdict.params, verdict.stream_ids = ids.params, ids.stream_ids
+            legs = verdict.projection.worst_case_legs if verdict.projection else intent.legs
+            per_element = len(ids.reservation_ids) > 1 and len(legs) == len(ids.reservation_ids)
+            groups = [legs[i : i + 1] for i in range(len(legs))] if per_element else [legs]
+            reservations = [
+                self.store.new_reservation(account, rid, g, client_id=cid, bot=bot.name)
+                for rid, cid, g in zip(ids.reservation_ids, ids.stream_ids, groups, strict=False)
+            ]
+            try:
+                result = await self.store.reserve(account, view.versions, reservations)
+            except (StateUnavailable, SnapshotError) as exc:
+                if verdict.decision != "reject" and verdict.rule == "policy.risk_reducing":
+                    _log.warning("reserve failed (%s); risk-reducing order passes unreserved", exc)
+                    return verdict
+                refusal = (
+                    deny.state_unavailable()
+                    if isinstance(exc, StateUnavailable)
+                    else deny.unpriced(str(exc))
+                )
+                return _refused(refusal, profile, view, verdict)
+            if result.ok:
+                verdict.reservation_ids = tuple(r.id for r in reservations)
+                return verdict
+            if result.error is not None or result.view is None:
+                return _refused(deny.duplicate(ids.reservation_ids[0]), profile, view, verdict)
+            view = result.view
+        return _refused(deny.contention(MAX_TRIES), profile, view)
+
+    def _judge_view(
+        self,
+        bot: Bot,
+        method: str,
+        path: str,
+        engine_path: str | None,
+        manual: bool,
+        intent: OrderIntent | None,
+        view: AccountView,
+        profile: EffectiveProfile,
+    ) -> Verdict:
+        """Checks and projection against one view; synchronous (the view's risk is shared)."""
+        risk = view.risk
+        now, reducing = _direction(view, intent)
+        symbol = _symbol(intent)
+        case = Case(
+            method=method,
+            endpoint=path,
+            market=_market(intent),
+            manual_liquidation=manual,
+            projectable=engine_path is not None,
+            reducing=reducing,
+            repay=intent is not None and intent.kind == "repay",
+            halted=self.halts.halted(bot.account, bot.name),
+            account_status=view.account_status,
+            unimmr_now=now,
+            stale_reason=view.stale_reason_for(symbol),
+            audit_ok=self.audit.accepting_risk(),
+            intent=intent,
+            risk=risk,
+        )
+        verdict = Verdict(None, "accept", "policy.min_unimmr_after", profile.min_unimmr_after)
+        verdict.state_age_ms = view.account_age_ms
+        verdict.in_flight = len(view.reservations)
+        try:
+            refusal = first_refusal(PRE_CHECKS, case, profile)
+        except SnapshotError as exc:
+            refusal = None if reducing else deny.unpriced(str(exc))
+        if manual and refusal is None:
+            verdict.rule = "policy.manual_liquidation"
+            return verdict
+        if intent is None and refusal is None:
+            refusal = deny.stale(view.stale_reason or "account state not loaded")
+        if intent is not None and risk is not None:
+            try:
+                p = project(risk, intent)
+                verdict.projection = p
+                verdict.unimmr_before, verdict.unimmr_after = p.unimmr_before, p.unimmr_after
+                case.unimmr_after = p.unimmr_after
+            except SnapshotError as exc:
+                if refusal is None and not reducing:
+                    refusal = deny.unpriced(str(exc))
+        if refusal is None:
+            refusal = first_refusal(POST_CHECKS, case, profile)
+        if refusal is not None:
+            return _refused(refusal, profile, view, verdict)
+        if reducing:
+            verdict.rule = "policy.risk_reducing"
+        elif (
+            profile.warn_unimmr_below is not None
+            and verdict.unimmr_after is not None
+            and verdict.unimmr_after < profile.warn_unimmr_below
+        ):
+            verdict.decision, verdict.rule = "warn", "policy.warn_unimmr_below"
+        return verdict
+
+    async def _release(self, account: str, ids: tuple[str, ...]) -> None:
+        if ids:
+            try:
+                await self.store.release(account, ids)
+            except StateUnavailable:
+                _log.warning("release of %s failed; TTL will expire them", ids)
+
+
+def _direction(view: AccountView, intent: OrderIntent | None) -> tuple[Decimal | None, bool]:
+    """(uniMMR now without pending orders, whether the intent can only reduce risk)."""
+    risk = view.risk
+    if risk is None:
+        return None, intent is not None and intent.kind == "repay"
+    try:
+        now = risk.current_uni_mmr(False)
+    except SnapshotError:
+        now = None
+    try:
+        return now, intent is not None and is_risk_reducing(risk, intent)
+    except SnapshotError:
+        return now, intent is not None and intent.kind == "repay"
+
+
+def _refused(
+    refusal: Refusal, profile: EffectiveProfile, view: AccountView, base: Verdict | None = None
+) -> Verdict:
+    v = base or Verdict(None, "reject", refusal.rule, profile.min_unimmr_after)
+    v.refusal, v.decision, v.rule = refusal, "reject", refusal.rule
+    v.state_age_ms = view.account_age_ms
+    v.in_flight = len(view.reservations)
+    return v
+
+
+def _engine_route(method: str, path: str, params: Params) -> tuple[str | None, Params]:
+    """The margin engine's path for this order endpoint (sapi loans mapped onto PAPI's)."""
+    key = path.lower().rstrip("/")
+    found = _ENGINE.get((method, key))
+    if found is not None:
+        return found, params
+    if method == "POST" and key == "/sapi/v1/margin/loan":
+        return "/papi/v1/marginLoan", params
+    if method == "POST" and key == "/sapi/v1/margin/borrow-repay":
+        kind = params.get("type", "").upper()
+        if kind in ("BORROW", "REPAY"):
+            return ("/papi/v1/marginLoan" if kind == "BORROW" else "/papi/v1/repayLoan"), params
+    return None, params
+
+
+def _symbol(intent: OrderIntent | None) -> str | None:
+    if intent is None:
+        return None
+    for leg in intent.legs:
+        symbol = getattr(leg, "symbol", None)
+        if symbol is not None and getattr(leg, "market", "") != "MARGIN":
+            return str(symbol)
+    return None
+
+
+def _market(intent: OrderIntent | None) -> str | None:
+    if intent is None or intent.kind in ("borrow", "repay"):
+        return None
+    return "MARGIN" if intent.route in _MARGIN_ROUTES else str(intent.legs[0].key[0])
+
+
+def _settlements(
+    ids: tuple[str, ...], outcome: Outcome
+) -> list[tuple[str, StateOutcome, str | None]]:
+    """(reservation id, outcome, order id) per reservation, by the mapping in the module doc."""
+    if not ids:
+        return []
+    if outcome.fate == "not_sent":
+        return [(rid, "rejected", None) for rid in ids]
+    if outcome.fate != "answered":
+        return [(rid, "unknown", None) for rid in ids]
+    status, code = outcome.status, outcome.code
+    if status >= 500 or code in _UNKNOWN_CODES:
+        return [(rid, "unknown", None) for rid in ids]
+    if not 200 <= status < 300:
+        return [(rid, "rejected", None) for rid in ids]
+    if len(ids) > 1:
+        return _batch_settlements(ids, outcome.body)
+    oid = outcome.order_id
+    return [(ids[0], "accepted", None if oid is None else str(oid))]
+
+
+def _batch_settlements(
+    ids: tuple[str, ...], body: bytes
+) -> list[tuple[str, StateOutcome, str | None]]:
+    try:
+        answers = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        answers = None
+    if not isinstance(answers, list) or len(answers) != len(ids):
+        return [(rid, "unknown", None) for rid in ids]
+    out: list[tuple[str, StateOutcome, str | None]] = []
+    for rid, answer in zip(ids, answers, strict=True):
+        if isinstance(answer, dict) and "code" in answer and "orderId" not in answer:
+            out.append((rid, "rejected", None))
+        else:
+            oid = answer.get("orderId") if isinstance(answer, dict) else None
+            out.append((rid, "accepted", None if oid is None else str(oid)))
+    return out
