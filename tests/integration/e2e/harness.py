@@ -201,11 +201,15 @@ def stack(
 
 
 @contextlib.contextmanager
-def binance_client(url: str, bot: str = "alpha") -> Iterator[Any]:
-    """python-binance's sync Client, unmodified, pointed at `url` (clients.md recipe)."""
+def binance_client(
+    url: str, bot: str = "alpha", *, key: str | None = None, secret: str | None = None
+) -> Iterator[Any]:
+    """python-binance's sync Client, unmodified, pointed at `url` (clients.md recipe); a
+    harness bot's keys, or `key`/`secret` given outright."""
     from binance.client import Client
 
-    key, secret, _ = BOTS.get(bot, (bot, "x", ""))
+    if key is None or secret is None:
+        key, secret, _ = BOTS[bot]
     roots = {
         "API_URL": f"{url}/api",
         "MARGIN_API_URL": f"{url}/sapi",
