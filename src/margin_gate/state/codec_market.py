@@ -63,6 +63,11 @@ def _opt(f: Mapping[str, Any] | None, key: str, where: str) -> Decimal | None:
     return dec_or_none(f.get(key), f"{where}.{key}")
 
 
+def _enabled(value: Decimal | None) -> Decimal | None:
+    """A filter bound, or None when it is absent or 0 (disabled, binance-pm.md §5.1)."""
+    return value if value is not None and value > 0 else None
+
+
 def parse_exchange_info(raw: object, market: Market) -> dict[tuple[Market, str], Instrument]:
     """`/fapi/v1/exchangeInfo` (UM), `/dapi/v1/exchangeInfo` (CM) or `/api/v3/exchangeInfo`
     (MARGIN: spot pairs; a pair with `isMarginTradingAllowed: false` is skipped) (§5)."""
@@ -96,9 +101,12 @@ def parse_exchange_info(raw: object, market: Market) -> dict[tuple[Market, str],
             tick_size=_opt(price, "tickSize", w) or Decimal(0),
             step_size=_opt(lot, "stepSize", w) or Decimal(0),
             min_qty=_opt(lot, "minQty", w) or Decimal(0),
-            percent_price_up=_opt(percent, "multiplierUp", w),
-            percent_price_down=_opt(percent, "multiplierDown", w),
-            market_take_bound=dec_or_none(o.get("marketTakeBound"), f"{w}.marketTakeBound"),
+            # §5.1: 0 disables a filter; as a cap it would mean "no slippage at all".
+            percent_price_up=_enabled(_opt(percent, "multiplierUp", w)),
+            percent_price_down=_enabled(_opt(percent, "multiplierDown", w)),
+            market_take_bound=_enabled(
+                dec_or_none(o.get("marketTakeBound"), f"{w}.marketTakeBound")
+            ),
         )
     return instruments
 
