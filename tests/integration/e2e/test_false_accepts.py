@@ -3,9 +3,9 @@ risk-increasing, once filled at its worst price, leaves the paper exchange's own
 the buffer (min_unimmr_after 1.5).
 
 Fills happen at once (MARKET, or LIMIT priced through the market) at mark ± the paper's spread
-(0.4 %), which is inside the engine's market_slippage (0.5 %); price moves (±0.2 %) happen only between
-orders, after the gateway has seen them. Quantities are drawn so that many orders land near the
-buffer on either side. Bounded: 3 seeds × 30 steps.
+(0.4 %), which is inside the engine's market_slippage (0.5 %); price moves (±0.2 %) happen
+only between orders, after the gateway has seen them. Quantities are drawn so that many
+orders land near the buffer on either side. Bounded: 3 seeds × 30 steps.
 """
 
 from __future__ import annotations
