@@ -197,9 +197,16 @@ class RedisStore:
             iv = int(reply[1])
             if iv == acct.inflight_version + 1:
                 acct.apply_reservations((), (reservation_id,), iv)
-        elif code == 2 and r is not None and outcome != "rejected":
-            stamped = replace(r, state=outcome, answered_ms=now, order_id=order_id or r.order_id)
-            acct.apply_reservations((stamped,), (), acct.inflight_version)
+        elif code == 2 and outcome != "rejected":
+            # Re-read after the await: the stream owner may have converted it meanwhile and
+            # the mirror applied that removal; stamping the old copy would resurrect it here
+            # (a phantom in-flight order no other replica and no expiry would ever clear).
+            current = acct.reservations.get(reservation_id)
+            if current is not None:
+                stamped = replace(
+                    current, state=outcome, answered_ms=now, order_id=order_id or current.order_id
+                )
+                acct.apply_reservations((stamped,), (), acct.inflight_version)
 
     async def release(self, account: str, reservation_ids: Sequence[str]) -> None:
         k = self.keys(account)
