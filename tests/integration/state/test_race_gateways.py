@@ -32,6 +32,7 @@ from tests.unit.paper import states
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 D = Decimal
 BOTS = 12
+OPERATOR_TOKEN = "race-operator-token-000000"
 ROUNDS = 3
 
 
@@ -49,8 +50,11 @@ def write_config(tmp_path: Path, paper_port: int, redis_url: str, prefix: str) -
         key, secret = bot_key(i)
         (tmp_path / f"bot{i}.secret").write_text(secret)
         bots += f'[bots.b{i}]\napi_key = "{key}"\nsecret = {{ file = "bot{i}.secret" }}\n'
+    (tmp_path / "operator.token").write_text(OPERATOR_TOKEN)
     config = tmp_path / "gw.toml"
     config.write_text(f"""
+[operator]
+token = {{ file = "operator.token" }}
 [server]
 log_level = "warning"
 [upstream]
@@ -169,3 +173,34 @@ def test_two_gateway_processes_never_accept_more_than_fits(
         settle(http, gateways, paper)
     assert time.monotonic() - began < 90
     print("race rounds (seed, qty, fits, accepted, on exchange):", summary)
+
+
+def test_replicas_when_replayed_or_halted_on_one_then_the_other_refuses(
+    cluster: tuple[str, list[str]],
+) -> None:
+    _, (a, b) = cluster
+    key, secret = bot_key(0)
+    payload = urlencode({"timestamp": str(int(time.time() * 1000))})
+    sig = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    target = f"/papi/v1/account?{payload}&signature={sig}"
+    with httpx.Client(timeout=10) as http:
+        # Act: the same signed request on both replicas
+        first = http.get(a + target, headers={"X-MBX-APIKEY": key})
+        replayed = http.get(b + target, headers={"X-MBX-APIKEY": key})
+        # Act: halt on A, order on B
+        auth = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+        halted = http.post(f"{a}/operator/v1/halt", json={"bot": "b1"}, headers=auth)
+        time.sleep(0.5)  # > the halts refresh (0.2 s)
+        on_b = signed(http, b, 1, "POST", "/papi/v1/um/order", **order("0.1"))
+        listed = http.get(f"{b}/operator/v1/halts", headers=auth).json()
+        http.post(f"{b}/operator/v1/resume", json={"bot": "b1"}, headers=auth)
+        time.sleep(0.5)
+        resumed_on_a = signed(http, a, 1, "POST", "/papi/v1/um/order", **order("0.1"))
+    # Assert
+    assert first.status_code == 200, first.text
+    assert (replayed.status_code, replayed.json()["code"]) == (400, -1021)
+    assert "replayed request" in replayed.json()["msg"]
+    assert halted.status_code == 200
+    assert (on_b.status_code, on_b.json()["code"]) == (400, -4088)
+    assert [h["name"] for h in listed["halts"]] == ["b1"]
+    assert resumed_on_a.status_code == 200, resumed_on_a.text
