@@ -70,7 +70,7 @@ class GateAudit:
         rec = self._base(ctx, "decision")
         after = v.unimmr_after
         rec.update(
-            params=ctx.params,
+            params=ctx.params.items_,
             decision=v.decision,
             rule=v.rule,
             code=code,

@@ -341,19 +341,21 @@ def _refused(
     return v
 
 
-def _engine_route(method: str, path: str, params: Params) -> tuple[str | None, Params]:
-    """The margin engine's path for this order endpoint (sapi loans mapped onto PAPI's)."""
+def _engine_route(method: str, path: str, params: Params) -> tuple[str | None, dict[str, str]]:
+    """The margin engine's path for this order endpoint (sapi loans mapped onto PAPI's), and
+    the params as a dict (the parser reads each key several times; `Params` scans a tuple)."""
     key = path.lower().rstrip("/")
     found = _ENGINE.get((method, key))
+    as_dict = dict(params.items_)
     if found is not None:
-        return found, params
+        return found, as_dict
     if method == "POST" and key == "/sapi/v1/margin/loan":
-        return "/papi/v1/marginLoan", params
+        return "/papi/v1/marginLoan", as_dict
     if method == "POST" and key == "/sapi/v1/margin/borrow-repay":
-        kind = params.get("type", "").upper()
+        kind = as_dict.get("type", "").upper()
         if kind in ("BORROW", "REPAY"):
-            return ("/papi/v1/marginLoan" if kind == "BORROW" else "/papi/v1/repayLoan"), params
-    return None, params
+            return ("/papi/v1/marginLoan" if kind == "BORROW" else "/papi/v1/repayLoan"), as_dict
+    return None, as_dict
 
 
 def _symbol(intent: OrderIntent | None) -> str | None:
