@@ -14,13 +14,18 @@ from _clients import make_upstream
 from _load import ENV
 from _load import bench_config
 from margin_gate.app import create_app
+from margin_gate.proxy.gate import AcceptAll
+from margin_gate.proxy.gate import NullObserver
 from margin_gate.settings import parse_settings
 
 
 def main() -> None:
     port, upstream_url, client = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     settings = parse_settings(bench_config(upstream_url), base_dir=Path("."), env=ENV)
-    app = create_app(settings, upstream=make_upstream(client))
+    # The forwarding layer alone: create_app's default hook is now the RiskGate (state, audit).
+    app = create_app(
+        settings, hook=AcceptAll(), observer=NullObserver(), upstream=make_upstream(client)
+    )
     uvicorn.run(
         app,
         host="127.0.0.1",
