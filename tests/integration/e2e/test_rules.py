@@ -58,18 +58,19 @@ def cancel(s: Stack, symbol: str, order_id: int) -> None:
 
 
 def test_order_when_projection_below_floor_then_2019_and_not_sent(gw: Stack) -> None:
-    # Arrange: 12 BTC more at mark ± 0.5 %: uniMMR ≈ (10,000 − 390) / 7,000 ≈ 1.37 < 1.5
+    # Arrange: 12 BTC more at mark + 0.5 % slippage and 0.05 % fee:
+    # uniMMR ≈ (10,000 − 12 × 250 − 301) / (14 × 500) ≈ 0.957 < 1.5
     order = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "12"}
     # Act
     exc, headers, reached = refused(gw, lambda c: c.papi_create_um_order(**order))
     # Assert
     assert (exc.status_code, exc.code) == (400, -2019)
-    assert exc.message.startswith("Margin is insufficient. margin-gate: projected uniMMR 1.3")
+    assert exc.message.startswith("Margin is insufficient. margin-gate: projected uniMMR 0.95")
     assert exc.message.endswith("< min 1.5 (rule min_unimmr_after)")
     assert headers["x-margin-gate-decision"] == "reject"
     assert headers["x-margin-gate-rule"] == "policy.min_unimmr_after"
     assert D(headers["x-margin-gate-unimmr-before"]) == D(10)
-    assert D("1.3") < D(headers["x-margin-gate-unimmr-after"]) < D("1.5")
+    assert D("0.95") < D(headers["x-margin-gate-unimmr-after"]) < D("0.96")
     assert reached == []
 
 
