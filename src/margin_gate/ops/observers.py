@@ -29,8 +29,14 @@ def decision_of(record: RequestRecord) -> str:
     return "error"  # unknown / not_sent
 
 
+_STAGE_FIELDS = (("auth", "auth_us"), ("check", "check_us"), ("reserve", "reserve_us"),
+                 ("upstream", "upstream_us"))  # fmt: skip
+
+
 class MetricsObserver:
-    """Counts each request under (route kind, decision, rule, bot) and its total latency."""
+    """Counts each request under (route kind, decision, rule, bot) and its total latency, and
+    observes each stage the record carries (`auth_us`, `check_us`, `reserve_us`,
+    `upstream_us`: optional RequestRecord fields, µs; absent or None = not measured)."""
 
     __slots__ = ("_metrics",)
 
@@ -39,13 +45,15 @@ class MetricsObserver:
 
     def observe(self, record: RequestRecord) -> None:
         route = record.route
-        self._metrics.request(
-            route.kind if route is not None else "none",
-            decision_of(record),
-            record.rule,
-            record.duration_ms / 1000,
-            record.bot,
+        kind = route.kind if route is not None else "none"
+        metrics = self._metrics
+        metrics.request(
+            kind, decision_of(record), record.rule, record.duration_ms / 1000, record.bot
         )
+        for stage, name in _STAGE_FIELDS:
+            us = getattr(record, name, None)
+            if us is not None:
+                metrics.observe(stage, us / 1_000_000, kind)
 
 
 class FanOut:

@@ -237,3 +237,33 @@ def test_a_failing_observer_does_not_stop_the_others() -> None:
     FanOut(Boom(), MetricsObserver(m)).observe(_record())
 
     assert "gate.min_unimmr_after" in m.render()[0].decode()
+
+
+def test_stage_timings_carried_by_the_record_are_observed() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Timed:
+        request_id: str = "r1"
+        route: object = ORDER
+        bot: str = "bot1"
+        rule: str | None = None
+        fate: str = "answered"
+        duration_ms: float = 0.5
+        auth_us: int | None = 40
+        check_us: int | None = 60
+        reserve_us: int | None = None
+        upstream_us: int | None = 300
+
+    m = GatewayMetrics(process=False)
+    MetricsObserver(m).observe(Timed())  # type: ignore[arg-type]
+
+    counts = {
+        labels: v
+        for (name, labels), v in _samples(m).items()
+        if name == "margin_gate_latency_seconds_count"
+    }
+    assert counts == {
+        (("route", "order"), ("stage", stage)): 1.0
+        for stage in ("auth", "check", "upstream", "total")
+    }
