@@ -73,6 +73,7 @@ class Accept:
     reservation: object | None = None  # whatever `decide` wants back in `settle`
     headers: Mapping[str, str] = field(default_factory=dict)  # added to the upstream's answer
     params: Params | None = None  # forward these instead of ctx.params (e.g. an injected id)
+    reserve_us: int | None = None  # time spent reserving (metrics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ class Reject:
     error: BinanceError
     rule: str  # which check refused it, e.g. "policy.min_unimmr_after"
     headers: Mapping[str, str] = field(default_factory=dict)
+    reserve_us: int | None = None  # time spent reserving (metrics)
 
 
 Decision = Accept | Reject
@@ -153,6 +155,12 @@ class RequestRecord:
     params: Params | None = None
     duration_ms: float = 0.0
     msg: str | None = None  # the error message we answered with, when we refused
+    # stage timings in µs (None: the stage did not run): signature/replay check, the hook's
+    # decide (reserve included), its reserve step, the upstream round trip
+    auth_us: int | None = None
+    check_us: int | None = None
+    reserve_us: int | None = None
+    upstream_us: int | None = None
 
 
 class RequestObserver(Protocol):

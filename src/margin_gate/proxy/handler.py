@@ -110,7 +110,21 @@ class _ClientGone(Exception):
 class _Flow:
     """What one request became; turned into a `RequestRecord` at the end."""
 
-    __slots__ = ("bot", "code", "fate", "method", "msg", "params", "path", "route", "rule")
+    __slots__ = (
+        "auth_us",
+        "bot",
+        "check_us",
+        "code",
+        "fate",
+        "method",
+        "msg",
+        "params",
+        "path",
+        "reserve_us",
+        "route",
+        "rule",
+        "upstream_us",
+    )
 
     def __init__(self, method: str, path: str) -> None:
         self.method = method
@@ -122,6 +136,10 @@ class _Flow:
         self.rule: str | None = None
         self.msg: str | None = None
         self.fate: Fate = "refused"
+        self.auth_us: int | None = None
+        self.check_us: int | None = None
+        self.reserve_us: int | None = None
+        self.upstream_us: int | None = None
 
     def refuse(
         self, error: BinanceError, rule: str, extra: Mapping[str, str] | None = None
@@ -205,6 +223,10 @@ class Gateway:
             params=flow.params,
             duration_ms=(time.perf_counter() - started) * 1000,
             msg=flow.msg,
+            auth_us=flow.auth_us,
+            check_us=flow.check_us,
+            reserve_us=flow.reserve_us,
+            upstream_us=flow.upstream_us,
         )
         try:
             self._observer.observe(record)
@@ -303,7 +325,9 @@ class Gateway:
         if isinstance(params, BinanceError):
             return flow.refuse(params, "request.params")
         flow.params = params
+        t0 = time.perf_counter_ns()
         error = await self.auth.verify(bot, params, self._clock.now_ms())
+        flow.auth_us = (time.perf_counter_ns() - t0) // 1000
         if error is not None:
             return flow.refuse(error, _auth_rule(error))
         if not bot.may_call(method, flow.path):
@@ -336,12 +360,16 @@ class Gateway:
         ctx = OrderContext(
             request_id, bot, bot.account, flow.method, flow.path, route, params, received_at
         )
+        t0 = time.perf_counter_ns()
         decision = await self._hook.decide(ctx)
+        t1 = time.perf_counter_ns()
+        flow.check_us, flow.reserve_us = (t1 - t0) // 1000, decision.reserve_us
         if not isinstance(decision, Accept):
             return flow.refuse(decision.error, f"gate.{decision.rule}", decision.headers)
         sent = params if decision.params is None else decision.params
         out = resigned_request(flow.method, base, flow.path, sent, account, self._clock.now_ms())
         answer = await self._forward(out, flow, retry=False)
+        flow.upstream_us = (time.perf_counter_ns() - t1) // 1000
         if decision.headers:
             answer[1].extend(_encode_headers(decision.headers))
         try:

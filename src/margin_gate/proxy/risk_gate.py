@@ -80,6 +80,7 @@ class Verdict:
     state_age_ms: int | None = None
     in_flight: int = 0
     reservation_ids: tuple[str, ...] = ()
+    reserve_us: int | None = None  # time in store.reserve (all attempts)
     params: Params | None = None  # what to forward (client ids injected)
     stream_ids: tuple[str | None, ...] = ()
 
@@ -141,12 +142,13 @@ class RiskGate:
             await self._release(ctx.account, verdict.reservation_ids)
             verdict.refusal = refusal = deny.audit_write_failed()
             verdict.decision, verdict.rule = "reject", refusal.rule
-            return Reject(refusal.error, refusal.rule, verdict.headers())
+            return Reject(refusal.error, refusal.rule, verdict.headers(), verdict.reserve_us)
         if refusal is not None:
             self.rejections += 1
             self.audit.rejection(ctx, verdict, refusal, check_us)
-            return Reject(refusal.error, refusal.rule, verdict.headers())
-        return Accept(Ticket(verdict, check_us), verdict.headers(), verdict.params)
+            return Reject(refusal.error, refusal.rule, verdict.headers(), verdict.reserve_us)
+        ticket = Ticket(verdict, check_us)
+        return Accept(ticket, verdict.headers(), verdict.params, verdict.reserve_us)
 
     async def settle(self, ctx: OrderContext, decision: Accept, outcome: Outcome) -> None:
         ticket = decision.reservation
@@ -222,6 +224,7 @@ class RiskGate:
                 self.store.new_reservation(account, rid, g, client_id=cid, bot=bot.name)
                 for rid, cid, g in zip(ids.reservation_ids, ids.stream_ids, groups, strict=False)
             ]
+            t0 = time.perf_counter_ns()
             try:
                 result = await self.store.reserve(account, view.versions, reservations)
             except (StateUnavailable, SnapshotError) as exc:
@@ -234,6 +237,8 @@ class RiskGate:
                     else deny.unpriced(str(exc))
                 )
                 return _refused(refusal, profile, view, verdict)
+            spent = (time.perf_counter_ns() - t0) // 1000
+            verdict.reserve_us = (verdict.reserve_us or 0) + spent
             if result.ok:
                 verdict.reservation_ids = tuple(r.id for r in reservations)
                 return verdict

@@ -70,7 +70,7 @@ def _with(path: str, value: Any) -> dict[str, Any]:
 
 
 BAD: dict[str, tuple[dict[str, Any], str]] = {
-    "unknown section": (_with("policy", {}), "policy: unknown section"),
+    "unknown section": (_with("polcy", {}), "polcy: unknown section"),
     "unknown key": (_with("server.prot", 1), "server.prot: unknown key"),
     "unknown account key": (
         _with("accounts.main.secret", "x"),
