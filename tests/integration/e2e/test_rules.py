@@ -315,3 +315,19 @@ def test_repay_when_halted_then_passes(gw: Stack) -> None:
     assert headers["x-margin-gate-rule"] == "policy.risk_reducing"
     assert paper_says.value.code == -3015
     assert ("POST", "/papi/v1/repayLoan") in gw.orders_reached()
+
+
+def test_order_when_engine_cannot_project_endpoint_then_2010(gw: Stack) -> None:
+    # Act: a spot OCO order list (python-binance create_oco_order)
+    exc, headers, reached = refused(
+        gw,
+        lambda c: c.create_oco_order(
+            symbol="BTCUSDT", side="SELL", quantity="0.01", aboveType="LIMIT_MAKER",
+            abovePrice="60000", belowType="STOP_LOSS", belowStopPrice="40000",
+        ),
+    )  # fmt: skip
+    # Assert
+    assert (exc.status_code, exc.code) == (400, -2010)
+    assert "cannot be projected by the margin engine" in exc.message
+    assert headers["x-margin-gate-rule"] == "policy.unsupported_endpoint"
+    assert reached == []

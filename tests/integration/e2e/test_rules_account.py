@@ -8,6 +8,7 @@ uniMMR(P) = (10,000 + 2·(P − 50,000)) / (0.02·P): 45,540 → 1.186 (reduce-o
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -117,3 +118,41 @@ def test_orders_when_state_stale_then_increasing_refused_and_reducing_pass(
     assert headers["x-margin-gate-rule"] == "policy.stale_state"
     assert refused_reached == []
     assert reduced["orderId"] > 0
+
+
+@pytest.mark.redis
+def test_orders_when_audit_stream_down_and_policy_refuse_then_2010(tmp_path: Path) -> None:
+    from tests.integration.audit.redis_server import RedisServer
+
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        audit = {"stream": "mg:audit", "policy": "refuse", "heartbeat_s": 0.2,
+                 "redis_timeout_s": 0.3}  # fmt: skip
+        with stack(tmp_path, state={"redis_url": redis.url}, extra={"audit": audit}) as s:
+            # Arrange: the stream sink goes down; with policy "refuse" the audit log stops
+            # accepting risk (docs/audit.md)
+            redis.stop()
+            risk = s.app.risk
+            assert risk is not None
+            deadline = time.monotonic() + 10
+            while risk.audit.accepting_risk() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            before = len(s.orders_reached())
+            with binance_client(s.gateway_url) as c:
+                # Act
+                with pytest.raises(BinanceAPIException) as buy:
+                    c.papi_create_um_order(**BUY_SMALL)
+                headers = dict(c.response.headers)
+                refused_reached = s.orders_reached()[before:]
+                reduced = c.papi_create_um_order(**SELL_SMALL)
+            records = s.audit_records()
+    finally:
+        redis.stop()
+    # Assert
+    assert (buy.value.status_code, buy.value.code) == (400, -2010)
+    assert "the audit log cannot guarantee records right now" in buy.value.message
+    assert headers["x-margin-gate-rule"] == "policy.audit_unavailable"
+    assert refused_reached == []
+    assert reduced["orderId"] > 0
+    rules = [r.get("rule") for r in records if r["kind"] == "decision"]
+    assert "policy.audit_unavailable" in rules  # still written to the file
