@@ -64,6 +64,7 @@ _UNKNOWN_CODES = frozenset({-1006, -1007})
 # The margin engine's routes, matched like the route table (case-blind, no trailing slash).
 _ENGINE = {(m, p.lower()): p for (m, p) in ORDER_ROUTES}
 _MARGIN_ROUTES = frozenset({"margin_order", "spot_order", "margin_oco"})
+_LOAN_PATHS = frozenset({"/papi/v1/marginLoan", "/papi/v1/repayLoan", "/papi/v1/margin/repay-debt"})
 
 
 @dataclass(slots=True)
@@ -177,15 +178,20 @@ class RiskGate:
         *,
         reserve: bool,
     ) -> Verdict:
-        profile = self.profiles[bot.name]
+        profile = self.profiles.get(bot.name)
+        if profile is None:  # removed by a reload while this request was in flight
+            return Verdict(deny.endpoint_not_allowed(method, path), "reject",
+                           "policy.allowed_endpoints", Decimal(0))  # fmt: skip
         account = bot.account
         manual = route.order_kind == MANUAL_LIQUIDATION
         engine_path, engine_params = _engine_route(method, path, params)
         view = self.store.view(account)
         intent: OrderIntent | None = None
-        if engine_path is not None and view.risk is not None:
-            parsed = parse_intent(method, engine_path, engine_params,
-                                  view.risk.snapshot.instruments)  # fmt: skip
+        # Loans need no instruments: a repay is judged (and passes) even before state loads.
+        loan = engine_path in _LOAN_PATHS
+        if engine_path is not None and (view.risk is not None or loan):
+            instruments = view.risk.snapshot.instruments if view.risk is not None else {}
+            parsed = parse_intent(method, engine_path, engine_params, instruments)
             if isinstance(parsed, BinanceError):
                 return _refused(deny.Refusal("policy.params", parsed), profile, view)
             intent = parsed

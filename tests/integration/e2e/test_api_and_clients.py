@@ -230,3 +230,27 @@ profile = "default"
 [profiles.default]
 min_unimmr_after = "{floor}"
 """
+
+
+@pytest.mark.parametrize("passthrough", [False, True])
+def test_audit_when_reads_and_cancels_then_cancels_always_reads_only_with_passthrough(
+    tmp_path: Path, passthrough: bool
+) -> None:
+    with stack(tmp_path, extra={"audit": {"passthrough": passthrough}}) as s:
+        with binance_client(s.gateway_url) as c:
+            # Act
+            c.papi_get_account()
+            read_id = c.response.headers["x-mg-request-id"]
+            placed = c.papi_create_um_order(**SMALL)
+            c.papi_cancel_um_order(symbol="BTCUSDT", orderId=placed["orderId"])
+            cancel_id = c.response.headers["x-mg-request-id"]
+        records = s.audit_records()
+    # Assert
+    by_id = {(r.get("request_id"), r["kind"]): r for r in records}
+    assert by_id[(cancel_id, "decision")]["decision"] == "accept"
+    assert by_id[(cancel_id, "outcome")]["exchange_status"] == 200
+    if passthrough:
+        assert by_id[(read_id, "decision")]["decision"] == "pass"
+        assert by_id[(read_id, "outcome")]["exchange_status"] == 200
+    else:
+        assert (read_id, "decision") not in by_id
