@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterable
 from collections.abc import Mapping
 
 from margin_gate.proxy.upstream import UpstreamError
@@ -30,6 +29,7 @@ __all__ = [
     "NOT_READY",
     "NO_ROUTE",
     "PROFILE_NOT_ALLOWED",
+    "encode_headers",
     "error_answer",
     "from_exception",
     "from_upstream_error",
@@ -68,12 +68,13 @@ def error_answer(
     """(status, headers, body) for a Binance error."""
     headers = [(b"content-type", JSON_CONTENT_TYPE)]
     if extra:
-        headers.extend(_encode(extra.items()))
+        headers.extend(encode_headers(extra))
     return error.status, headers, error.body()
 
 
-def _encode(items: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in items]
+def encode_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """ASGI header pairs (lower-case names, latin-1) for our X-Margin-Gate-* headers."""
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def from_upstream_error(exc: UpstreamError, *, may_execute: bool) -> BinanceError:

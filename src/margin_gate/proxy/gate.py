@@ -21,6 +21,7 @@ request after the answer is known, with the rule that refused it if one did.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -37,12 +38,16 @@ from margin_gate.wire.params import Params
 __all__ = [
     "Accept",
     "AcceptAll",
+    "BotApi",
     "Decision",
     "DecisionHook",
     "Fate",
+    "LocalAnswer",
     "NullObserver",
+    "OperatorApi",
     "OrderContext",
     "Outcome",
+    "Permissions",
     "Reject",
     "RequestObserver",
     "RequestRecord",
@@ -85,6 +90,7 @@ class Reject:
 
 
 Decision = Accept | Reject
+LocalAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]  # (status, headers, body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +129,35 @@ class DecisionHook(Protocol):
     async def decide(self, ctx: OrderContext) -> Decision: ...
 
     async def settle(self, ctx: OrderContext, decision: Accept, outcome: Outcome) -> None: ...
+
+
+class BotApi(Protocol):
+    """margin-gate's own signed bot endpoints under /gateway (proxy/local_api.py)."""
+
+    async def handle(
+        self, bot: Bot, method: str, path: str, params: Params, request_id: str
+    ) -> LocalAnswer: ...
+
+
+class OperatorApi(Protocol):
+    """The operator endpoints under /operator, on their own token (proxy/operator_api.py)."""
+
+    async def handle(
+        self,
+        method: str,
+        path: str,
+        headers: Iterable[tuple[bytes, bytes]],
+        query: bytes,
+        body: bytes,
+    ) -> LocalAnswer: ...
+
+
+class Permissions(Protocol):
+    """What a bot's effective profile lets it call (policy/profile.py)."""
+
+    def money_out(self, bot: Bot) -> bool: ...
+
+    def endpoint(self, bot: Bot, method: str, path: str) -> bool: ...
 
 
 class AcceptAll:

@@ -13,9 +13,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
 from collections.abc import Mapping
-from typing import Protocol
 
 from starlette.types import Receive
 from starlette.types import Scope
@@ -32,6 +30,7 @@ from margin_gate.proxy.errors import MONEY_OUT_REFUSED
 from margin_gate.proxy.errors import NO_ROUTE
 from margin_gate.proxy.errors import NOT_ALLOWED
 from margin_gate.proxy.errors import PROFILE_NOT_ALLOWED
+from margin_gate.proxy.errors import encode_headers
 from margin_gate.proxy.errors import error_answer
 from margin_gate.proxy.errors import from_exception
 from margin_gate.proxy.errors import from_upstream_error
@@ -40,11 +39,14 @@ from margin_gate.proxy.forward import raw_request
 from margin_gate.proxy.forward import resigned_request
 from margin_gate.proxy.forward import send as send_upstream
 from margin_gate.proxy.gate import Accept
+from margin_gate.proxy.gate import BotApi
 from margin_gate.proxy.gate import DecisionHook
 from margin_gate.proxy.gate import Fate
 from margin_gate.proxy.gate import NullObserver
+from margin_gate.proxy.gate import OperatorApi
 from margin_gate.proxy.gate import OrderContext
 from margin_gate.proxy.gate import Outcome
+from margin_gate.proxy.gate import Permissions
 from margin_gate.proxy.gate import RequestObserver
 from margin_gate.proxy.gate import RequestRecord
 from margin_gate.proxy.routes import Route
@@ -60,7 +62,7 @@ from margin_gate.wire.errors import BinanceError
 from margin_gate.wire.params import Params
 from margin_gate.wire.params import parse_params
 
-__all__ = ["BotApi", "Gateway", "OperatorApi", "Permissions"]
+__all__ = ["Gateway"]
 
 _log = logging.getLogger("margin_gate.proxy")
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -72,35 +74,6 @@ _AUTH_RULES |= {-1021: "auth.timestamp", -1102: "auth.params", -1131: "auth.recv
 # could split the upstream request line).
 _QUERY_CHARS = re.compile(rb"[\x21-\x7e]*")
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})  # all Binance's REST API uses
-
-
-class BotApi(Protocol):
-    """margin-gate's own signed bot endpoints under /gateway (proxy/local_api.py)."""
-
-    async def handle(
-        self, bot: Bot, method: str, path: str, params: Params, request_id: str
-    ) -> Answer: ...
-
-
-class OperatorApi(Protocol):
-    """The operator endpoints under /operator, on their own token (proxy/operator_api.py)."""
-
-    async def handle(
-        self,
-        method: str,
-        path: str,
-        headers: Iterable[tuple[bytes, bytes]],
-        query: bytes,
-        body: bytes,
-    ) -> Answer: ...
-
-
-class Permissions(Protocol):
-    """What a bot's effective profile lets it call (policy/profile.py)."""
-
-    def money_out(self, bot: Bot) -> bool: ...
-
-    def endpoint(self, bot: Bot, method: str, path: str) -> bool: ...
 
 
 class _ClientGone(Exception):
@@ -371,7 +344,7 @@ class Gateway:
         answer = await self._forward(out, flow, retry=False)
         flow.upstream_us = (time.perf_counter_ns() - t1) // 1000
         if decision.headers:
-            answer[1].extend(_encode_headers(decision.headers))
+            answer[1].extend(encode_headers(decision.headers))
         try:
             await self._hook.settle(ctx, decision, Outcome(flow.fate, answer[0], answer[2]))
         except Exception as exc:
@@ -440,10 +413,6 @@ class Gateway:
             chunks.append(chunk)
             if not message.get("more_body"):
                 return api_key, b"".join(chunks)
-
-
-def _encode_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def _auth_rule(error: BinanceError) -> str:

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from dataclasses import field
 from decimal import Decimal
 
-import orjson
-
 from margin_gate.auth.bots import Bot
 from margin_gate.margin import is_risk_reducing
 from margin_gate.margin import parse_intent
@@ -48,9 +46,9 @@ from margin_gate.proxy.gate_audit import GateAudit
 from margin_gate.proxy.halts import HaltStore
 from margin_gate.proxy.order_ids import client_ids
 from margin_gate.proxy.routes import Route
+from margin_gate.proxy.settlement import settlements
 from margin_gate.state.store import StateStore
 from margin_gate.state.types import AccountView
-from margin_gate.state.types import Outcome as StateOutcome
 from margin_gate.state.types import StateUnavailable
 from margin_gate.wire.errors import BinanceError
 from margin_gate.wire.params import Params
@@ -60,7 +58,6 @@ __all__ = ["MAX_TRIES", "RiskGate", "Ticket", "Verdict"]
 _log = logging.getLogger("margin_gate.gate")
 MAX_TRIES = 5
 MANUAL_LIQUIDATION = "sapi.margin.manual_liquidation"
-_UNKNOWN_CODES = frozenset({-1006, -1007})
 # The margin engine's routes, matched like the route table (case-blind, no trailing slash).
 _ENGINE = {(m, p.lower()): p for (m, p) in ORDER_ROUTES}
 _MARGIN_ROUTES = frozenset({"margin_order", "spot_order", "margin_oco"})
@@ -157,7 +154,7 @@ class RiskGate:
         upstream_us = (time.perf_counter_ns() - ticket.decided_ns) // 1000
         verdict = ticket.verdict
         try:
-            for rid, fate, order_id in _settlements(verdict.reservation_ids, outcome):
+            for rid, fate, order_id in settlements(verdict.reservation_ids, outcome):
                 await self.store.settle(ctx.account, rid, fate, order_id=order_id)
         except StateUnavailable as exc:
             _log.warning("settle %s: state store unavailable (%s); TTL will expire it",
@@ -383,43 +380,3 @@ def _market(intent: OrderIntent | None) -> str | None:
     if intent is None or intent.kind in ("borrow", "repay"):
         return None
     return "MARGIN" if intent.route in _MARGIN_ROUTES else str(intent.legs[0].key[0])
-
-
-def _settlements(
-    ids: tuple[str, ...], outcome: Outcome
-) -> list[tuple[str, StateOutcome, str | None]]:
-    """(reservation id, outcome, order id) per reservation, by the mapping in the module doc."""
-    if not ids:
-        return []
-    if outcome.fate == "not_sent":
-        return [(rid, "rejected", None) for rid in ids]
-    if outcome.fate != "answered":
-        return [(rid, "unknown", None) for rid in ids]
-    status, code = outcome.status, outcome.code
-    if status >= 500 or code in _UNKNOWN_CODES:
-        return [(rid, "unknown", None) for rid in ids]
-    if not 200 <= status < 300:
-        return [(rid, "rejected", None) for rid in ids]
-    if len(ids) > 1:
-        return _batch_settlements(ids, outcome.body)
-    oid = outcome.order_id
-    return [(ids[0], "accepted", None if oid is None else str(oid))]
-
-
-def _batch_settlements(
-    ids: tuple[str, ...], body: bytes
-) -> list[tuple[str, StateOutcome, str | None]]:
-    try:
-        answers = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        answers = None
-    if not isinstance(answers, list) or len(answers) != len(ids):
-        return [(rid, "unknown", None) for rid in ids]
-    out: list[tuple[str, StateOutcome, str | None]] = []
-    for rid, answer in zip(ids, answers, strict=True):
-        if isinstance(answer, dict) and "code" in answer and "orderId" not in answer:
-            out.append((rid, "rejected", None))
-        else:
-            oid = answer.get("orderId") if isinstance(answer, dict) else None
-            out.append((rid, "accepted", None if oid is None else str(oid)))
-    return out

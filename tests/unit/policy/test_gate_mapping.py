@@ -8,7 +8,7 @@ import pytest
 
 from margin_gate.proxy.gate import Outcome
 from margin_gate.proxy.order_ids import client_ids
-from margin_gate.proxy.risk_gate import _settlements
+from margin_gate.proxy.settlement import settlements
 from margin_gate.wire.params import Params
 
 
@@ -85,7 +85,7 @@ def test_settle_when_answer_then_mapping(
     fate: str, status: int, body: bytes, expected: tuple[str, str | None]
 ) -> None:
     # Act
-    [(rid, outcome, order_id)] = _settlements(("c1",), Outcome(fate, status, body))  # type: ignore[arg-type]
+    [(rid, outcome, order_id)] = settlements(("c1",), Outcome(fate, status, body))  # type: ignore[arg-type]
     # Assert
     assert (rid, outcome, order_id) == ("c1", *expected)
 
@@ -94,6 +94,6 @@ def test_settle_when_batch_answer_then_per_element() -> None:
     # Arrange
     body = orjson.dumps([{"orderId": 1}, {"code": -2019, "msg": "x"}])
     # Act
-    result = _settlements(("a", "b"), Outcome("answered", 200, body))
+    result = settlements(("a", "b"), Outcome("answered", 200, body))
     # Assert
     assert result == [("a", "accepted", "1"), ("b", "rejected", None)]
