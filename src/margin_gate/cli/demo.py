@@ -138,8 +138,10 @@ def _play(client: Any, move: Callable[[str], Any], exchange: Any, show: bool) ->
     for n, (kind, arg) in enumerate(SCRIPT, 1):
         if kind == "price":
             moved = move(arg)
+            note = ""
             line = f"{n:>2}  price BTC → {arg:<32} exchange: {moved['accountStatus']}"
-            rows.append((n, moved["accountStatus"], Decimal(exchange.uni_mmr_text())))
+            # the uniMMR the move produced (a liquidation may already have run since)
+            rows.append((n, moved["accountStatus"], Decimal(moved["uniMMR"])))
         else:
             side, qty = arg
             try:
@@ -147,7 +149,8 @@ def _play(client: Any, move: Callable[[str], Any], exchange: Any, show: bool) ->
                                             quantity=qty, newOrderRespType="RESULT")  # fmt: skip
                 verdict, note = "accept", ""
             except Exception as exc:  # BinanceAPIException: the refusal a bot sees
-                verdict, note = "REJECT", f"\n      ↳ {getattr(exc, 'code', '')} {exc.message}"  # type: ignore[attr-defined]
+                message = getattr(exc, "message", str(exc))
+                verdict, note = "REJECT", f"\n      ↳ {getattr(exc, 'code', '')} {message}"
             h = client.response.headers
             decision = h.get("x-margin-gate-decision", verdict)
             rule = h.get("x-margin-gate-rule", "-").removeprefix("policy.")
@@ -157,10 +160,10 @@ def _play(client: Any, move: Callable[[str], Any], exchange: Any, show: bool) ->
             )
             mmr = f"{_fmt(before)} → {_fmt(after)}" if before else ""
             line = (f"{n:>2}  POST /papi/v1/um/order {side:<4} {qty:>3} BTCUSDT  "
-                    f"{decision:<7} {rule:<17} {mmr}{note}")  # fmt: skip
+                    f"{decision:<7} {rule:<17} {mmr}")  # fmt: skip
             rows.append((n, verdict, Decimal(exchange.uni_mmr_text())))
         if show:
-            print(f"{line}   [exchange uniMMR {_fmt(exchange.uni_mmr_text())}]", flush=True)
+            print(f"{line}   [exchange uniMMR {_fmt(str(rows[-1][2]))}]{note}", flush=True)
         if rows[-1][1] == "FORCE_LIQUIDATION":
             if show:
                 print(
