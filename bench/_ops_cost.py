@@ -118,7 +118,7 @@ def main() -> int:
     out["logging.info via JsonFormatter (for comparison)"] = _time(
         lambda: logger.info("request", extra={"request_id": "x", "status": 200}), n // 4
     )
-    text, _ = metrics.render()
+    _text, _ = metrics.render()
     started = time.perf_counter()
     for _ in range(100):
         metrics.render()
