@@ -8,12 +8,14 @@
     redact.py     Redactor, secrets_from_settings: the secret-masking backstop
     health.py     OpsEndpoints: /healthz, /readyz, /metrics (pure ASGI)
     shutdown.py   InFlight, ShutdownSequence, install_exit_deadline
+    kit.py        OpsKit: all of the above for one process, what the app wires
 
 docs/deployment.md shows how they are wired and deployed.
 """
 
 from margin_gate.ops.health import OPS_PATHS
 from margin_gate.ops.health import OpsEndpoints
+from margin_gate.ops.kit import OpsKit
 from margin_gate.ops.logging import RequestLogger
 from margin_gate.ops.logging import configure_logging
 from margin_gate.ops.logging import request_id
@@ -40,6 +42,7 @@ __all__ = [
     "InFlight",
     "MetricsObserver",
     "OpsEndpoints",
+    "OpsKit",
     "Readiness",
     "Redactor",
     "RequestLogger",
