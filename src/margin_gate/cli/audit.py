@@ -198,6 +198,10 @@ def _verify(args: argparse.Namespace) -> int:
     print(format_report(report))
     if not report.ok:
         return 1
+    if report.records == 0:
+        # Proving "untouched" needs something to prove: an empty or mistyped path is a failure.
+        print("FAILED: no audit records found", file=sys.stderr)
+        return 1
     if args.strict and any(w.kind == "torn tail" for w in report.warnings):
         print("FAILED: torn tail (--strict)")
         return 1

@@ -230,3 +230,9 @@ def test_cli_verify_strict_fails_a_torn_tail(log_file, capsys):
 def test_cli_verify_missing_path_is_a_usage_error(tmp_path, capsys):
     assert main(["audit", "verify", str(tmp_path / "nope")]) == 2
     assert "no such audit file" in capsys.readouterr().err
+
+
+def test_cli_verify_fails_when_the_path_holds_no_records(tmp_path, capsys):
+    # An empty directory proves nothing: "OK" there would hide a mistyped path.
+    assert main(["audit", "verify", "--path", str(tmp_path)]) == 1
+    assert "no audit records found" in capsys.readouterr().err
