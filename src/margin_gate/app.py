@@ -27,6 +27,8 @@ from starlette.types import Receive
 from starlette.types import Scope
 from starlette.types import Send
 
+from margin_gate.app_parts import CLOSE_ORDER
+from margin_gate.app_parts import Closers
 from margin_gate.app_parts import RiskParts
 from margin_gate.app_parts import check_reload
 from margin_gate.app_parts import start_risk
@@ -37,11 +39,14 @@ from margin_gate.auth.replay import RedisReplayGuard
 from margin_gate.auth.replay import ReplayGuard
 from margin_gate.clock import Clock
 from margin_gate.clock import SystemClock
+from margin_gate.ops import OPS_PATHS
+from margin_gate.ops import OpsKit
+from margin_gate.ops import secrets_from_settings
+from margin_gate.ops.logging import reclaim_uvicorn_loggers
 from margin_gate.proxy.errors import NOT_READY
 from margin_gate.proxy.errors import error_answer
 from margin_gate.proxy.gate import AcceptAll
 from margin_gate.proxy.gate import DecisionHook
-from margin_gate.proxy.gate import NullObserver
 from margin_gate.proxy.gate import RequestObserver
 from margin_gate.proxy.h1 import H1Upstream
 from margin_gate.proxy.handler import Gateway
@@ -80,10 +85,21 @@ class GatewayApp:
         self.gateway: Gateway | None = None
         self.upstream_bases: dict[str, str] = {}
         self.risk: RiskParts | None = None  # the RiskGate and what it runs on (hook=None)
+        server = settings.server
+        self.ops = OpsKit(
+            secrets=secrets_from_settings(settings),
+            drain_s=server.drain_s,
+            exit_within_s=server.shutdown_timeout_s,
+            request_log=server.request_log,
+            allow=server.ops_allow,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gateway = self.gateway
         if scope["type"] == "http":
+            if scope["path"] in OPS_PATHS:  # /healthz /readyz /metrics: never an exchange path
+                await self.ops.endpoints(scope, receive, send)
+                return
             if gateway is not None:
                 await gateway(scope, receive, send)
                 return
@@ -97,15 +113,26 @@ class GatewayApp:
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[GatewayApp]:
-        """Start the upstream client (and the paper exchange); stop them in reverse order."""
+        """Start everything the gateway runs on; on exit drain and close it in order
+        (`OpsKit.stop`: in-flight requests, then the `CLOSE_ORDER` steps), the exit stack
+        closing whatever start-up opened should start-up fail."""
         s = self.settings
+        ops = self.ops
+        if s.upstream.timeout_s > s.server.drain_s:
+            _log.warning(
+                "[server] drain_s (%s s) < [upstream] timeout_s (%s s): an order still waiting "
+                "for the exchange at shutdown may be cut off",
+                s.server.drain_s,
+                s.upstream.timeout_s,
+            )
         async with AsyncExitStack() as stack:
+            closers = Closers(stack)
             bases = dict(s.upstream.urls)
             if s.upstream.target == "paper":
-                paper_url = await _start_paper(stack, s)
+                paper_url = await _start_paper(closers, s)
                 bases = {prefix: paper_url for prefix in bases}
             upstream = _make_upstream(s) if self._upstream is None else self._upstream
-            stack.push_async_callback(upstream.aclose)
+            closers.add("upstream", upstream.aclose)
             self.upstream_bases = bases
             hook, observer, replay = self._hook, self._observer, self._replay
             bot_api = operator = perm = None
@@ -113,9 +140,13 @@ class GatewayApp:
                 _log.warning("[policy] enforce = false: orders are forwarded UNCHECKED")
                 hook = AcceptAll()
             if hook is None:
-                self.risk = risk = await start_risk(stack, s, bases, self._clock)
+                self.risk = risk = await start_risk(closers, s, bases, self._clock)
                 hook, perm = risk.gate, risk.gate
-                observer = risk.audit if observer is None else observer
+                ops.watch_state(risk.runtime, list(s.accounts))
+                ops.watch_audit(risk.audit.log)
+                # The audit observer first: a refusal's records are written before anything
+                # else looks at the request (and before the bot gets its answer).
+                observer = ops.observer(risk.audit if observer is None else observer)
                 bot_api = BotApi(risk.gate)
                 token = s.operator.token.value if s.operator.token is not None else None
                 operator = OperatorApi(
@@ -123,20 +154,27 @@ class GatewayApp:
                 )
                 if replay is None and risk.redis is not None and s.state.backend == "redis":
                     replay = RedisReplayGuard(risk.redis, f"{s.state.key_prefix}:replay")
+            else:
+                ops.ready_without_state()  # no account state to wait for
+                observer = ops.observer() if observer is None else ops.observer(observer)
             self._replay = replay = replay if replay is not None else _local_replay(s)
+            closers.schedule(ops.shutdown, CLOSE_ORDER)
             self.gateway = Gateway(
                 auth=BotAuth(s.bots.values(), s.profiles, replay),
                 accounts=s.accounts,
                 bases=bases,
                 upstream=upstream,
                 hook=hook,
-                observer=NullObserver() if observer is None else observer,
+                observer=observer,
                 clock=self._clock,
                 max_body_bytes=s.server.max_body_bytes,
                 bot_api=bot_api,
                 operator=operator,
                 permissions=perm,
+                in_flight=ops.in_flight,
+                draining=lambda: ops.shutdown.draining,
             )
+            ops.start()
             _log.info(
                 "margin-gate ready: %d bot(s), %d account(s), upstreams %s",
                 len(s.bots),
@@ -146,6 +184,9 @@ class GatewayApp:
             try:
                 yield self
             finally:
+                # Drain what is in flight, then close in CLOSE_ORDER (each step bounded);
+                # the exit stack then finds every closer already run.
+                await ops.stop()
                 self.gateway = None
                 self.risk = None
 
@@ -189,7 +230,7 @@ class GatewayApp:
         await send({"type": "lifespan.shutdown.complete"})
 
 
-async def _start_paper(stack: AsyncExitStack, settings: Settings) -> str:
+async def _start_paper(closers: Closers, settings: Settings) -> str:
     try:
         from margin_gate.paper import start_paper_server  # type: ignore[attr-defined,unused-ignore]
     except ImportError as exc:
@@ -197,7 +238,8 @@ async def _start_paper(stack: AsyncExitStack, settings: Settings) -> str:
             "upstream.target = 'paper' but margin_gate.paper is not available"
         ) from exc
     server: Any = await start_paper_server(settings.upstream.paper_state, host="127.0.0.1", port=0)
-    stack.push_async_callback(server.stop)
+    closers.add("paper", server.stop)
+    reclaim_uvicorn_loggers()  # its uvicorn.Config re-pointed uvicorn's loggers
     url: str = server.url
     _log.info("paper exchange started at %s (state %s)", url, settings.upstream.paper_state)
     return url

@@ -1,6 +1,6 @@
-"""The lifespan's pieces for the order path: settings → StateConfig / AuditConfig, and starting
-the state runtime, audit log, halts and the `RiskGate` on an `AsyncExitStack` (closed in
-reverse: gate, halts, state, audit, Redis, session), plus config reload checks."""
+"""The lifespan's pieces for the order path: settings → StateConfig / AuditConfig, starting
+the state runtime, audit log, halts and the `RiskGate`, the closers of everything started
+(`Closers`, run in `CLOSE_ORDER` at shutdown), plus config reload checks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +39,59 @@ from margin_gate.state.runtime import StateRuntime
 _log = logging.getLogger("margin_gate.app")
 READY_TIMEOUT_S = 10.0
 
-__all__ = ["RiskParts", "audit_config", "check_reload", "start_risk", "state_config"]
+__all__ = [
+    "CLOSE_ORDER",
+    "Closers",
+    "RiskParts",
+    "audit_config",
+    "check_reload",
+    "start_risk",
+    "state_config",
+]
+
+# Shutdown order (name, timeout s), after the in-flight requests have drained: stop the halts
+# and the state runtime (streams stop, the Redis stream lease is released so another replica
+# takes the account at once, in-flight reservations stay in Redis until the stream or their
+# TTL settles them), then close the audit log (drain its stream queue, spill the rest, final
+# fsync) before the clients it and the state used, the upstream client, Redis, the session.
+CLOSE_ORDER: tuple[tuple[str, float], ...] = (
+    ("halts", 2.0),
+    ("state", 6.0),
+    ("audit", 6.0),
+    ("upstream", 2.0),
+    ("redis", 2.0),
+    ("session", 2.0),
+    ("paper", 5.0),
+)
+
+
+class Closers:
+    """The lifespan's closers, by name, each run at most once: at shutdown by the ops
+    `ShutdownSequence` in `CLOSE_ORDER` (bounded, logged), and by the exit stack in reverse
+    start order for whatever has not run (a failed start-up, a step the budget skipped)."""
+
+    def __init__(self, stack: AsyncExitStack) -> None:
+        self._stack = stack
+        self.closers: dict[str, Callable[[], Awaitable[Any]]] = {}
+
+    def add(self, name: str, close: Callable[[], Awaitable[Any]]) -> None:
+        done = False
+
+        async def once() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                await close()
+
+        self._stack.push_async_callback(once)
+        self.closers[name] = once
+
+    def schedule(self, shutdown: Any, order: Iterable[tuple[str, float]]) -> None:
+        """Register the closers on `shutdown` (ops/shutdown.py `ShutdownSequence`) in `order`."""
+        for name, timeout_s in order:
+            close = self.closers.get(name)
+            if close is not None:
+                shutdown.add(name, close, timeout_s=timeout_s)
 
 
 def replica_name(settings: Settings) -> str:
@@ -80,40 +135,40 @@ class RiskParts:
 
 
 async def start_risk(
-    stack: AsyncExitStack, settings: Settings, bases: dict[str, str], clock: Clock
+    closers: Closers, settings: Settings, bases: dict[str, str], clock: Clock
 ) -> RiskParts:
-    """Start audit, state and halts for the RiskGate; everything is closed by `stack`."""
+    """Start audit, state and halts for the RiskGate; each registers its closer."""
     profiles = effective_profiles(settings)
     engine = engine_settings(profiles)
     state_cfg = state_config(settings)
     audit_cfg = audit_config(settings)
     session = aiohttp.ClientSession()
-    stack.push_async_callback(session.close)
+    closers.add("session", session.close)
     redis = None
     if state_cfg.backend == "redis" or (audit_cfg is not None and audit_cfg.stream):
         url = state_cfg.redis_url
         if url is None:
             raise ConfigError('audit.stream: needs [state] redis_url (and backend = "redis")')
         redis = connect(url)
-        stack.push_async_callback(redis.aclose)
+        closers.add("redis", redis.aclose)
     log = None
     if audit_cfg is not None:
         log = AuditLog(audit_cfg, redis=redis if audit_cfg.stream else None, clock=clock)
         await log.start()
-        stack.push_async_callback(log.close)  # closed after the state and the gate
+        closers.add("audit", log.close)  # closed after the state and the gate
     audit = GateAudit(log, passthrough=settings.audit.passthrough)
     keys = {name: ExchangeKey(a.api_key.text(), a.signer) for name, a in settings.accounts.items()}
     runtime = StateRuntime(
         state_cfg, clock, session=session, bases=bases, accounts=keys, settings=engine
     )
     await runtime.start()
-    stack.push_async_callback(runtime.stop)
+    closers.add("state", runtime.stop)
     await _wait_fresh(runtime, settings, clock)
     halts: HaltStore = MemoryHalts()
     if redis is not None and state_cfg.backend == "redis":
         halts = RedisHalts(redis, f"{state_cfg.key_prefix}:halts")
     await halts.start()
-    stack.push_async_callback(halts.stop)
+    closers.add("halts", halts.stop)
     gate = RiskGate(runtime.store, profiles, halts, audit)
     return RiskParts(gate, audit, halts, runtime, engine, redis)
 

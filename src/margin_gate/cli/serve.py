@@ -8,7 +8,6 @@ uvicorn with uvloop and httptools (the fastest pair measured, ../shared/performa
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from typing import Any
@@ -28,11 +27,18 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+def _configure_logging(settings: Any) -> None:
+    """JSON (or text) lines on stderr, every configured secret masked, uvicorn's loggers
+    included (uvicorn runs with `log_config=None`, so it leaves them to us)."""
+    from margin_gate.ops import configure_logging
+    from margin_gate.ops import secrets_from_settings
+
+    server = settings.server
+    configure_logging(
+        server.log_level,
+        json=server.log_format == "json",
+        secrets=secrets_from_settings(settings),
+        access_log=server.access_log,
     )
 
 
@@ -48,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"margin-gate: config error: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.server.log_level)
+    _configure_logging(settings)
     common: dict[str, Any] = {
         "host": settings.server.host,
         "port": settings.server.port,
@@ -60,8 +66,10 @@ def run(args: argparse.Namespace) -> int:
         "server_header": False,
         "date_header": False,
         "proxy_headers": False,  # X-Forwarded-* from a client must not change anything
-        "log_config": None,  # keep the root logging configured above
-        "timeout_graceful_shutdown": 10,
+        "log_config": None,  # keep the logging configured above (uvicorn's loggers too)
+        # SIGTERM: stop accepting, let requests in flight finish for up to drain_s; the
+        # lifespan shutdown then closes everything (app.py), all within shutdown_timeout_s.
+        "timeout_graceful_shutdown": settings.server.drain_s,
     }
     if settings.server.workers > 1:
         os.environ[_CONFIG_ENV] = str(args.config)
@@ -82,5 +90,5 @@ def app_factory() -> Any:
     from margin_gate.settings import load_settings
 
     settings = load_settings(os.environ[_CONFIG_ENV])
-    _configure_logging(settings.server.log_level)
+    _configure_logging(settings)
     return create_app(settings)

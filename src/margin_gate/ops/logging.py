@@ -42,6 +42,8 @@ __all__ = [
     "RequestLogger",
     "TextFormatter",
     "configure_logging",
+    "own_uvicorn_loggers",
+    "reclaim_uvicorn_loggers",
     "request_id",
 ]
 
@@ -51,6 +53,7 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
     "message",
     "asctime",
     "request_id",
+    "color_message",  # uvicorn's msg with ANSI colours, for its own formatter
 }
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -136,9 +139,11 @@ def configure_logging(
     json: bool = True,
     secrets: Iterable[str | bytes] = (),
     stream: TextIO | None = None,
+    access_log: bool = False,
 ) -> logging.Handler:
     """Route every logger (uvicorn's included: run it with `log_config=None`) to one handler on
-    `stream` (stderr) at `level`, formatting JSON lines (or text) with `secrets` masked."""
+    `stream` (stderr) at `level`, formatting JSON lines (or text) with `secrets` masked.
+    uvicorn's access log (`uvicorn.access`) stays silent unless `access_log`."""
     redactor = Redactor(secrets)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(redactor) if json else TextFormatter(redactor))
@@ -148,11 +153,43 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.propagate = True
+    global _configured
+    _configured = access_log
+    own_uvicorn_loggers(access_log=access_log)
     return handler
+
+
+_configured: bool | None = None  # configure_logging ran in this process (its access_log)
+
+
+def reclaim_uvicorn_loggers() -> None:
+    """After starting another uvicorn server in-process (the paper exchange with
+    `[upstream] target = "paper"`, whose default `log_config` re-points uvicorn's loggers at
+    its own text handler and mutes them at "warning"): give them back to the handler
+    `configure_logging` installed. A no-op when it was not called (tests, embedding)."""
+    if _configured is not None:
+        own_uvicorn_loggers(access_log=_configured)
+
+
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+
+def own_uvicorn_loggers(*, access_log: bool = False) -> None:
+    """Make uvicorn's loggers plain children of the root: no handlers of their own, propagate,
+    level NOTSET (the root's level decides), enabled. A uvicorn server configured with its
+    default `log_config` (any `uvicorn.Config` in the same process, e.g. an earlier test's)
+    gives them their own handlers, `propagate = False` and `log_level`'s level; `serve` runs
+    uvicorn with `log_config=None`, so after this they stay ours.
+
+    `uvicorn.access` propagates only with `access_log`: uvicorn logs a request line whenever
+    that logger has a handler anywhere up the tree (query strings, signatures included)."""
+    for name in _UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+        logger.propagate = access_log if name == "uvicorn.access" else True
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
 
 
 class RequestLogger:

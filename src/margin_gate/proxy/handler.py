@@ -13,7 +13,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from collections.abc import Mapping
+from typing import Protocol
 
 from starlette.types import Receive
 from starlette.types import Scope
@@ -24,6 +26,7 @@ from margin_gate.auth.bots import THROTTLED
 from margin_gate.auth.bots import Bot
 from margin_gate.auth.bots import BotAuth
 from margin_gate.clock import Clock
+from margin_gate.ops.logging import request_id as _REQUEST_ID
 from margin_gate.proxy.errors import BAD_PATH
 from margin_gate.proxy.errors import METHOD_NOT_ALLOWED
 from margin_gate.proxy.errors import MONEY_OUT_REFUSED
@@ -62,7 +65,7 @@ from margin_gate.wire.errors import BinanceError
 from margin_gate.wire.params import Params
 from margin_gate.wire.params import parse_params
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "InFlightCounter"]
 
 _log = logging.getLogger("margin_gate.proxy")
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -74,6 +77,17 @@ _AUTH_RULES |= {-1021: "auth.timestamp", -1102: "auth.params", -1131: "auth.recv
 # could split the upstream request line).
 _QUERY_CHARS = re.compile(rb"[\x21-\x7e]*")
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})  # all Binance's REST API uses
+
+
+_CONNECTION_CLOSE = (b"connection", b"close")
+
+
+class InFlightCounter(Protocol):
+    """Counts requests in progress (ops/shutdown.py `InFlight`)."""
+
+    def enter(self) -> None: ...
+
+    def exit(self) -> None: ...
 
 
 class _ClientGone(Exception):
@@ -139,8 +153,12 @@ class Gateway:
         bot_api: BotApi | None = None,
         operator: OperatorApi | None = None,
         permissions: Permissions | None = None,
+        in_flight: InFlightCounter | None = None,
+        draining: Callable[[], bool] | None = None,
     ) -> None:
         self.auth = auth
+        self._in_flight = in_flight
+        self._draining = draining
         self._bot_api = bot_api
         self._operator = operator
         self._perm = permissions
@@ -160,8 +178,27 @@ class Gateway:
         started = time.perf_counter()
         received_at = self._clock.now_ms()
         request_id = f"{self._id_prefix}{next(self._ids):x}"
-        method: str = scope["method"]
-        flow = _Flow(method, scope["path"])
+        token = _REQUEST_ID.set(request_id)  # every log line of this request carries it
+        in_flight = self._in_flight
+        if in_flight is not None:
+            in_flight.enter()
+        try:
+            await self._serve(scope, receive, send, request_id, received_at, started)
+        finally:
+            if in_flight is not None:
+                in_flight.exit()
+            _REQUEST_ID.reset(token)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: str,
+        received_at: int,
+        started: float,
+    ) -> None:
+        flow = _Flow(scope["method"], scope["path"])
         try:
             answer = await self._handle(scope, receive, flow, request_id, received_at)
         except _ClientGone:
@@ -170,7 +207,11 @@ class Gateway:
             answer = flow.refuse(from_exception(exc, request_id), "gateway.internal")
         status, headers, body = answer
         headers.append((b"content-length", str(len(body)).encode("ascii")))
-        headers.append((b"x-mg-request-id", request_id.encode("ascii")))
+        headers.append((b"x-request-id", request_id.encode("ascii")))
+        if self._draining is not None and self._draining():
+            # Shutting down: this connection gets no further request (uvicorn closes it after
+            # this answer, which tells the client so), instead of a close racing its next one.
+            headers.append(_CONNECTION_CLOSE)
         if self._observing:
             # Before the answer leaves: a refusal's records are on disk before the bot sees it.
             self._observe(flow, request_id, received_at, status, started)

@@ -6,6 +6,7 @@ section's function here, a line in config/gateway.example.toml and in docs/confi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -146,9 +147,36 @@ def _server(t: _Table) -> ServerSettings:
             t.choice("log_level", ("debug", "info", "warning", "error"), "info"),
         ),
         access_log=t.bool_("access_log", False),
+        log_format=cast(
+            'Literal["json", "text"]', t.choice("log_format", ("json", "text"), "json")
+        ),
+        request_log=t.bool_("request_log", True),
+        drain_s=t.float_("drain_s", 15.0, lo=0.0, hi=600.0),
+        shutdown_timeout_s=t.float_("shutdown_timeout_s", 25.0, lo=1.0, hi=900.0),
+        ops_allow=_networks(t, "ops_allow"),
     )
+    if s.shutdown_timeout_s <= s.drain_s:
+        raise ConfigError(
+            f"{t.key('shutdown_timeout_s')}: must be greater than drain_s ({s.drain_s}): the "
+            "shutdown steps run after the drain"
+        )
     t.close()
     return s
+
+
+def _networks(t: _Table, name: str) -> tuple[str, ...] | None:
+    values = t.opt_str_list(name)
+    if values is None:
+        return None
+    out = []
+    for i, value in enumerate(values):
+        try:
+            out.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{t.key(name)}[{i}]: expected an address or network (CIDR), got {value!r}"
+            ) from None
+    return tuple(out)
 
 
 def _upstream(t: _Table, base_dir: Path) -> UpstreamSettings:

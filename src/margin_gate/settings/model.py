@@ -106,6 +106,11 @@ class ServerSettings:
     max_body_bytes: int = 64 * 1024
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
+    log_format: Literal["json", "text"] = "json"  # event lines on stderr
+    request_log: bool = True  # one JSON line per request (ops/logging.py RequestLogger)
+    drain_s: float = 15.0  # SIGTERM: time for in-flight requests (uvicorn graceful shutdown)
+    shutdown_timeout_s: float = 25.0  # SIGTERM: the process exits within this, whatever hangs
+    ops_allow: tuple[str, ...] | None = None  # networks allowed on /healthz /readyz /metrics
 
 
 @dataclass(frozen=True, slots=True)

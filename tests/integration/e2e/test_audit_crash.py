@@ -80,7 +80,7 @@ def fire(url: str, stop: threading.Event, seen: list[tuple[str, int]], i: int) -
                               headers={"X-MBX-APIKEY": BOT_KEY})  # fmt: skip
             except httpx.HTTPError:
                 return  # the gateway is gone
-            seen.append((r.headers["x-mg-request-id"], r.status_code))
+            seen.append((r.headers["x-request-id"], r.status_code))
 
 
 def test_sigkill_during_burst_then_every_answered_order_is_on_disk(tmp_path: Path) -> None:

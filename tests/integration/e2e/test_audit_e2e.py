@@ -70,7 +70,7 @@ def test_audit_when_every_rule_and_accepts_then_one_decision_one_outcome_no_secr
                 with contextlib.suppress(BinanceAPIException):
                     getattr(client, method)(**params)
                 response = client.response
-                ids.append(response.headers["x-mg-request-id"])
+                ids.append(response.headers["x-request-id"])
                 sent = parse_qs(response.request.url.split("?", 1)[-1]) | parse_qs(
                     response.request.body or ""
                 )
@@ -79,7 +79,7 @@ def test_audit_when_every_rule_and_accepts_then_one_decision_one_outcome_no_secr
         with binance_client(s.gateway_url) as client:
             with contextlib.suppress(BinanceAPIException):
                 client.papi_create_um_order(**LIMIT, quantity="0.01", price="40000")
-            ids.append(client.response.headers["x-mg-request-id"])
+            ids.append(client.response.headers["x-request-id"])
         s.operator("POST", "resume", {"account": "main"})
         bad_sig, sig = _raw(s.gateway_url, s.http, "alpha", "/papi/v1/um/order", "wrong")
         signatures.append(sig)
@@ -88,7 +88,7 @@ def test_audit_when_every_rule_and_accepts_then_one_decision_one_outcome_no_secr
         replay = s.http.post(str(good.request.url), headers=dict(good.request.headers))
         bad_path = s.http.get(f"{s.gateway_url}/papi/v1/um%2Forder")
         for answer in (bad_sig, good, replay, bad_path):
-            ids.append(answer.headers["x-mg-request-id"])
+            ids.append(answer.headers["x-request-id"])
         records = s.audit_records()
     raw = b"".join(f.read_bytes() for f in sorted((tmp_path / "audit").glob("*.jsonl")))
     verified = subprocess.run(

@@ -81,6 +81,60 @@ def test_uvicorn_logs_go_to_the_same_json_handler(captured: io.StringIO) -> None
     assert line["logger"] == "uvicorn.error"
 
 
+def test_uvicorn_loggers_are_ours_after_a_uvicorn_config_reconfigured_them() -> None:
+    # Arrange: any uvicorn.Config with its default log_config (an earlier test's server, the
+    # embedded paper exchange) gives uvicorn's loggers their own handlers, levels, propagation
+    import uvicorn
+
+    uvicorn.Config(lambda *a: None, log_level="warning", access_log=False)
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    try:
+        # Act
+        configure_logging("info", json=True, stream=stream)
+        uvicorn.Config(lambda *a: None, log_level="info", log_config=None)  # as serve runs it
+        logging.getLogger("uvicorn.error").info("Shutting down")
+        logging.getLogger("uvicorn").info("Started")
+        logging.getLogger("uvicorn.access").info('127.0.0.1 - "GET /x?signature=ab HTTP/1.1"')
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+    # Assert: one JSON handler gets uvicorn's lines; the access log stays silent by default
+    lines = _lines(stream)
+    assert [(line["logger"], line["msg"]) for line in lines] == [
+        ("uvicorn.error", "Shutting down"),
+        ("uvicorn", "Started"),
+    ]
+    assert logging.getLogger("uvicorn.access").hasHandlers() is False
+
+
+def test_uvicorn_access_log_when_asked_for() -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    try:
+        configure_logging("info", json=True, stream=stream, access_log=True)
+        logging.getLogger("uvicorn.access").info("GET /papi/v1/ping 200")
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+        configure_logging("info", json=True, stream=io.StringIO())  # access log off again
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+
+    [line] = _lines(stream)
+    assert line["logger"] == "uvicorn.access"
+
+
 def test_secrets_never_reach_the_output(captured: io.StringIO) -> None:
     log = logging.getLogger("margin_gate.test")
     log.info("key is " + SECRET)

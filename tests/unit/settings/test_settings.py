@@ -110,6 +110,13 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
         {**_with("server.workers", 2), "upstream": {"target": "paper"}},
         "server.workers",
     ),
+    "bad log format": (_with("server.log_format", "xml"), "server.log_format: expected 'json'"),
+    "drain past deadline": (
+        {**_base(), "server": {"drain_s": 30, "shutdown_timeout_s": 25}},
+        "server.shutdown_timeout_s: must be greater than drain_s",
+    ),
+    "bad ops network": (_with("server.ops_allow", ["10.0.0.0/33"]), "server.ops_allow[0]"),
+    "ops allow not list": (_with("server.ops_allow", "10.0.0.0/8"), "server.ops_allow"),
     "ed25519 secret not pem": (
         _with("accounts.main.key_kind", "ed25519"),
         "accounts.main.api_secret: not a usable ed25519 private key (env:S)",
@@ -125,6 +132,29 @@ def test_load_when_bad_value_then_error_names_the_key(case: str) -> None:
     message = _error(config)
     # Assert
     assert message.startswith(expected) or expected in message, message
+
+
+def test_server_ops_keys_defaults_and_values() -> None:
+    # Act
+    default = _parse(_base()).server
+    s = _parse(
+        {
+            **_base(),
+            "server": {
+                "log_format": "text",
+                "request_log": False,
+                "drain_s": 3,
+                "shutdown_timeout_s": 8.5,
+                "ops_allow": ["127.0.0.1", "10.1.2.3/8", "::1"],
+            },
+        }
+    ).server
+    # Assert
+    assert (default.log_format, default.request_log, default.drain_s) == ("json", True, 15.0)
+    assert (default.shutdown_timeout_s, default.ops_allow) == (25.0, None)
+    assert (s.log_format, s.request_log, s.drain_s, s.shutdown_timeout_s) == ("text", False, 3.0,
+                                                                              8.5)  # fmt: skip
+    assert s.ops_allow == ("127.0.0.1/32", "10.0.0.0/8", "::1/128")
 
 
 def test_load_when_env_missing_then_error_names_key_and_variable() -> None:
