@@ -17,11 +17,14 @@ from typing import Literal
 from typing import Protocol
 
 from margin_gate.margin.brackets import BracketTable
+from margin_gate.margin.decimals import ENGINE_CONTEXT
+from margin_gate.margin.decimals import EXACT
 from margin_gate.margin.decimals import ZERO
 from margin_gate.margin.fills import apply_futures_leg
 from margin_gate.margin.fills import apply_loan_leg
 from margin_gate.margin.fills import apply_margin_leg
 from margin_gate.margin.fills import effective_slippage
+from margin_gate.margin.fills import round_balance
 from margin_gate.margin.legs import GroupKey
 from margin_gate.margin.legs import Leg
 from margin_gate.margin.legs import LoanLeg
@@ -31,11 +34,20 @@ from margin_gate.margin.model import Instrument
 from margin_gate.margin.model import Position
 from margin_gate.margin.model import PositionSide
 from margin_gate.margin.settings import ProjectionSettings
+from margin_gate.margin.unimmr import amounts_mm
 from margin_gate.margin.unimmr import loan_maint_margin
-from margin_gate.margin.unimmr import symbol_mm
 from margin_gate.margin.unimmr import wallet_equity
 
-__all__ = ["EMPTY", "Delta", "Effect", "FuturesState", "RiskView", "group_effect"]
+__all__ = [
+    "EMPTY",
+    "Delta",
+    "Effect",
+    "FuturesState",
+    "RiskView",
+    "balances_delta",
+    "futures_delta",
+    "group_effect",
+]
 
 # (equity, um_mm, cm_mm, loan_mm) change of one asset, in that asset's units
 Delta = tuple[Decimal, Decimal, Decimal, Decimal]
@@ -117,16 +129,30 @@ def _futures_effect(view: RiskView, key: GroupKey, legs: Sequence[Leg]) -> Effec
         slip = effective_slippage(leg.side == "BUY", settings.market_slippage, instrument)
         w, e = apply_futures_leg(positions, leg, instrument, state.mark, slip, fee)
         wallet += w
-        d_e += e
-    d_mm = symbol_mm(instrument, positions.values(), state.mark, state.table, settings) - state.mm
+        d_e = EXACT.add(d_e, e)
+    amounts = [positions[side].amount for side in sorted(positions)]
+    mm = amounts_mm(instrument, amounts, state.mark, state.table, settings)
+    d_e = ENGINE_CONTEXT.plus(d_e)
+    return futures_delta(view, instrument, d_e, mm - state.mm, tuple(positions.values()), wallet)
+
+
+def futures_delta(
+    view: RiskView,
+    instrument: Instrument,
+    d_e: Decimal,
+    d_mm: Decimal,
+    positions: tuple[Position, ...] = (),
+    wallet: Decimal = ZERO,
+) -> Effect:
+    """The Effect of a futures group's equity and MM changes (margin asset units)."""
     asset = instrument.margin_asset
     um = instrument.market == "UM"
     delta: Delta = (d_e, d_mm, ZERO, ZERO) if um else (d_e, ZERO, d_mm, ZERO)
-    score = (d_e - settings.pending_buffer * d_mm) * view.index_price(asset)
+    score = (d_e - view.settings.pending_buffer * d_mm) * view.index_price(asset)
     return Effect(
         {asset: delta},
         score,
-        tuple(positions.values()),
+        positions,
         wallet=wallet,
         wallet_field="um_wallet" if um else "cm_wallet",
     )
@@ -149,15 +175,22 @@ def _balances_effect(
         assert instrument is not None
         slip = effective_slippage(leg.side == "BUY", settings.market_slippage, instrument)
         apply_margin_leg(after, leg, instrument, reference, slip, fee)
+    return balances_delta(view, before, {a: round_balance(after[a]) for a in assets})
+
+
+def balances_delta(
+    view: RiskView, before: Mapping[str, Balance], after: Mapping[str, Balance]
+) -> Effect:
+    """The Effect of balances moving from `before` to `after` (same assets, same order)."""
+    settings = view.settings
     deltas: dict[str, Delta] = {}
     score = ZERO
     interest = settings.loan_mm_includes_interest
-    for a in assets:
+    for a, new in after.items():
+        old = before[a]
         rate = view.loan_rate(a)
-        d_e = wallet_equity(after[a]) - wallet_equity(before[a])
-        d_loan = loan_maint_margin(after[a], rate, interest) - loan_maint_margin(
-            before[a], rate, interest
-        )
+        d_e = wallet_equity(new) - wallet_equity(old)
+        d_loan = loan_maint_margin(new, rate, interest) - loan_maint_margin(old, rate, interest)
         deltas[a] = (d_e, ZERO, ZERO, d_loan)
         score += (d_e - settings.pending_buffer * d_loan) * view.index_price(a)
-    return Effect(deltas, score, balances=tuple(after[a] for a in assets))
+    return Effect(deltas, score, balances=tuple(after.values()))

@@ -16,6 +16,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import cast
 
+from margin_gate.margin.decimals import ENGINE_CONTEXT
+from margin_gate.margin.decimals import EXACT
 from margin_gate.margin.decimals import ONE
 from margin_gate.margin.decimals import ZERO
 from margin_gate.margin.legs import LoanLeg
@@ -27,16 +29,24 @@ from margin_gate.margin.model import Position
 from margin_gate.margin.model import PositionSide
 
 __all__ = [
+    "BORROWS",
+    "REPAYS",
     "apply_futures_leg",
     "apply_loan_leg",
     "apply_margin_leg",
     "effective_slippage",
     "fill_price",
+    "futures_equity",
     "futures_fill",
+    "margin_flows",
+    "receive",
+    "repay",
+    "round_balance",
+    "spend",
 ]
 
-_BORROWS = frozenset({"MARGIN_BUY", "AUTO_BORROW_REPAY"})
-_REPAYS = frozenset({"AUTO_REPAY", "AUTO_BORROW_REPAY"})
+BORROWS = frozenset({"MARGIN_BUY", "AUTO_BORROW_REPAY"})
+REPAYS = frozenset({"AUTO_REPAY", "AUTO_BORROW_REPAY"})
 
 
 def effective_slippage(buy: bool, slippage: Decimal, instrument: Instrument) -> Decimal:
@@ -99,6 +109,28 @@ def futures_fill(
     return new, (entry if (new > ZERO) == (amount > ZERO) else price), realized
 
 
+def futures_equity(
+    buy: bool,
+    qty: Decimal,
+    price: Decimal,
+    mark: Decimal,
+    inverse: Decimal | None,
+    fee_rate: Decimal,
+) -> tuple[Decimal, Decimal]:
+    """(equity change valued at mark, fee) of filling `qty` (≥ 0) at `price`.
+
+    UM: `Δqty × (mark − price) − qty × price × rate` (margin asset); CM (`inverse` = contract
+    size): `Δcontracts × size × (mark − price) / (price × mark) − contracts × size / price × rate`
+    (coin). The pending-order sums (`groups`) price each leg with this same function.
+    """
+    delta = qty if buy else -qty
+    if inverse is None:
+        fee = qty * price * fee_rate
+        return delta * (mark - price) - fee, fee
+    fee = qty * inverse / price * fee_rate
+    return delta * inverse * (mark - price) / (price * mark) - fee, fee
+
+
 def apply_futures_leg(
     positions: dict[PositionSide, Position],
     leg: OrderLeg,
@@ -110,10 +142,8 @@ def apply_futures_leg(
     """Fill `leg` into `positions` (mutated); returns (wallet change, equity change).
 
     Wallet change = realized PnL − fee. Equity change (valued at mark, exact, whatever the
-    realized/unrealized split): UM `Δqty × (mark − price) − fee`, CM
-    `Δcontracts × size × (1/price − 1/mark) − fee`. A capped leg (reduceOnly, closePosition,
+    realized/unrealized split): see `futures_equity`. A capped leg (reduceOnly, closePosition,
     hedge close) fills at most the position it opposes, and nothing when there is none.
-    Fee: UM `qty × price × rate` (margin asset), CM `contracts × size / price × rate` (coin).
     """
     side = leg.position_side
     pos = positions.get(side)
@@ -131,22 +161,26 @@ def apply_futures_leg(
     new_amount, new_entry, realized = futures_fill(amount, entry, delta, price, inverse)
     market = cast(FuturesMarket, instrument.market)
     positions[side] = Position(instrument.symbol, market, side, new_amount, new_entry)
-    if inverse is None:
-        fee = qty * price * fee_rate
-        return realized - fee, delta * (mark - price) - fee
-    fee = qty * inverse / price * fee_rate
-    return realized - fee, delta * inverse * (mark - price) / (price * mark) - fee
+    equity, fee = futures_equity(buy, qty, price, mark, inverse, fee_rate)
+    return realized - fee, equity
 
 
-def _spend(balance: Balance, amount: Decimal, borrow: bool) -> Balance:
+_add = EXACT.add
+_sub = EXACT.subtract
+
+
+def spend(balance: Balance, amount: Decimal, borrow: bool) -> Balance:
+    """Pay `amount` of the asset; with `borrow`, borrow the shortfall beyond the free balance
+    (`asset − locked`). Exact arithmetic (`EXACT`): a group's legs accumulate without rounding
+    and `round_balance` rounds once at the end."""
     loan = ZERO
     if borrow:
-        free = max(balance.cross_margin_asset - balance.cross_margin_locked, ZERO)
-        loan = max(amount - free, ZERO)
+        free = max(_sub(balance.cross_margin_asset, balance.cross_margin_locked), ZERO)
+        loan = max(_sub(amount, free), ZERO)
     return Balance(
         balance.asset,
-        balance.cross_margin_asset + loan - amount,
-        balance.cross_margin_borrowed + loan,
+        _sub(_add(balance.cross_margin_asset, loan), amount),
+        _add(balance.cross_margin_borrowed, loan),
         balance.cross_margin_interest,
         balance.um_wallet,
         balance.cm_wallet,
@@ -154,33 +188,72 @@ def _spend(balance: Balance, amount: Decimal, borrow: bool) -> Balance:
     )
 
 
-def _repay(balance: Balance, amount: Decimal | None) -> Balance:
-    """Repay `amount` (None: everything owed) of the loan, interest first."""
-    owed = balance.cross_margin_interest + balance.cross_margin_borrowed
+def repay(balance: Balance, amount: Decimal | None) -> Balance:
+    """Repay `amount` (None: everything owed) of the loan, interest first (exact)."""
+    owed = _add(balance.cross_margin_interest, balance.cross_margin_borrowed)
     paid = owed if amount is None else min(amount, owed)
     interest = min(paid, balance.cross_margin_interest)
     return Balance(
         balance.asset,
-        balance.cross_margin_asset - paid,
-        balance.cross_margin_borrowed - (paid - interest),
-        balance.cross_margin_interest - interest,
+        _sub(balance.cross_margin_asset, paid),
+        _sub(balance.cross_margin_borrowed, _sub(paid, interest)),
+        _sub(balance.cross_margin_interest, interest),
         balance.um_wallet,
         balance.cm_wallet,
         balance.cross_margin_locked,
     )
 
 
-def _receive(balance: Balance, amount: Decimal, repay: bool) -> Balance:
+def receive(balance: Balance, amount: Decimal, repays: bool) -> Balance:
+    """Receive `amount`; with `repays`, it repays the asset's loan (interest first) (exact)."""
     grown = Balance(
         balance.asset,
-        balance.cross_margin_asset + amount,
+        _add(balance.cross_margin_asset, amount),
         balance.cross_margin_borrowed,
         balance.cross_margin_interest,
         balance.um_wallet,
         balance.cm_wallet,
         balance.cross_margin_locked,
     )
-    return _repay(grown, amount) if repay else grown
+    return repay(grown, amount) if repays else grown
+
+
+def round_balance(balance: Balance) -> Balance:
+    """`balance` with its Cross Margin fields rounded to decimal128 (`ENGINE_CONTEXT`)."""
+    plus = ENGINE_CONTEXT.plus
+    return Balance(
+        balance.asset,
+        plus(balance.cross_margin_asset),
+        plus(balance.cross_margin_borrowed),
+        plus(balance.cross_margin_interest),
+        balance.um_wallet,
+        balance.cm_wallet,
+        balance.cross_margin_locked,
+    )
+
+
+def margin_flows(
+    leg: OrderLeg, instrument: Instrument, reference: Decimal, slippage: Decimal, fee_rate: Decimal
+) -> tuple[str, Decimal, str, Decimal]:
+    """(paid asset, amount paid, received asset, amount received net of the taker fee) when
+    margin `leg` fills at its worst price.
+
+    `reference` is the pair's price in quote per base (index ratio P_base / P_quote). BUY
+    pays `qty × price` quote (or exactly `quoteOrderQty`, receiving `quoteOrderQty / price`),
+    SELL pays `qty` base (or `quoteOrderQty / price`). The taker fee is taken from what is
+    received (spot default; BNB fee discount not modelled).
+    """
+    price = fill_price(leg, reference, slippage)
+    if leg.quantity is not None:
+        qty, value = leg.quantity, leg.quantity * price
+    else:
+        value = leg.quote_quantity or ZERO
+        qty = value / price
+    if leg.side == "BUY":
+        pay, paid, recv, received = instrument.quote_asset, value, instrument.base_asset, qty
+    else:
+        pay, paid, recv, received = instrument.base_asset, qty, instrument.quote_asset, value
+    return pay, paid, recv, received - received * fee_rate
 
 
 def apply_margin_leg(
@@ -191,40 +264,23 @@ def apply_margin_leg(
     slippage: Decimal,
     fee_rate: Decimal,
 ) -> None:
-    """Fill a margin `leg` into `balances` (base and quote present; mutated).
-
-    `reference` is the pair's price in quote per base (index ratio P_base / P_quote). BUY
-    pays `qty × price` quote (or exactly `quoteOrderQty`, receiving `quoteOrderQty / price`),
-    SELL pays `qty` base (or `quoteOrderQty / price`). The taker fee is taken from what is
-    received (spot default; BNB fee discount not modelled).
-    """
-    price = fill_price(leg, reference, slippage)
-    base, quote = instrument.base_asset, instrument.quote_asset
-    if leg.quantity is not None:
-        qty, value = leg.quantity, leg.quantity * price
-    else:
-        value = leg.quote_quantity or ZERO
-        qty = value / price
-    if leg.side == "BUY":
-        pay, paid, recv, received = quote, value, base, qty
-    else:
-        pay, paid, recv, received = base, qty, quote, value
-    balances[pay] = _spend(balances[pay], paid, leg.side_effect in _BORROWS)
-    received -= received * fee_rate
-    balances[recv] = _receive(balances[recv], received, leg.side_effect in _REPAYS)
+    """Fill a margin `leg` into `balances` (base and quote present; mutated; exact fields)."""
+    pay, paid, recv, received = margin_flows(leg, instrument, reference, slippage, fee_rate)
+    balances[pay] = spend(balances[pay], paid, leg.side_effect in BORROWS)
+    balances[recv] = receive(balances[recv], received, leg.side_effect in REPAYS)
 
 
 def apply_loan_leg(balances: dict[str, Balance], leg: LoanLeg) -> None:
     """Manual borrow (asset and loan both grow) or repay (interest first) of `leg.asset`."""
     b = balances[leg.asset]
     if leg.action == "REPAY":
-        balances[leg.asset] = _repay(b, leg.amount)
+        balances[leg.asset] = repay(b, leg.amount)
         return
     amount = leg.amount or ZERO
     balances[leg.asset] = Balance(
         b.asset,
-        b.cross_margin_asset + amount,
-        b.cross_margin_borrowed + amount,
+        _add(b.cross_margin_asset, amount),
+        _add(b.cross_margin_borrowed, amount),
         b.cross_margin_interest,
         b.um_wallet,
         b.cm_wallet,

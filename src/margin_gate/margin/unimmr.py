@@ -38,6 +38,7 @@ __all__ = [
     "AssetRow",
     "Breakdown",
     "Terms",
+    "amounts_mm",
     "asset_terms",
     "cm_unrealized_pnl",
     "compute",
@@ -132,11 +133,22 @@ def symbol_mm(
     Hedge mode: LONG and SHORT legs are bracketed separately ("per_leg") or as one notional
     |long| + |short| ("combined"); one-way mode has one position, where both agree.
     """
+    return amounts_mm(instrument, [p.amount for p in positions], mark, table, settings)
+
+
+def amounts_mm(
+    instrument: Instrument,
+    amounts: Iterable[Decimal],
+    mark: Decimal,
+    table: BracketTable,
+    settings: ProjectionSettings,
+) -> Decimal:
+    """`symbol_mm` of positions given by their signed amounts (summed in the given order)."""
     if instrument.market == "UM":
-        notionals = [um_notional(p.amount, mark) for p in positions]
+        notionals = [um_notional(a, mark) for a in amounts]
     else:
         size = instrument.contract_size
-        notionals = [cm_notional(p.amount, size, mark) for p in positions]
+        notionals = [cm_notional(a, size, mark) for a in amounts]
     boundary = settings.bracket_boundary
     if settings.hedge_bracketing == "combined":
         return maint_margin(sum(notionals, ZERO), table, boundary)
