@@ -80,8 +80,47 @@ def run(args: argparse.Namespace) -> int:
             **common,
         )
         return 0
-    uvicorn.run(create_app(settings), **common)
-    return 0
+    server = _graceful_server(uvicorn.Config(create_app(settings), **common))
+    server.run()
+    return 0 if server.started else 3  # as uvicorn.run: 3 = start-up failed
+
+
+# On SIGTERM uvicorn closes its listening sockets and every idle keep-alive connection at once:
+# a bot whose next request is already on its way over such a connection meets a reset (the
+# gateway never read it, but the bot cannot know). With one worker margin-gate first stops
+# accepting (a new connection is refused: nothing was sent), then gives the open connections
+# up to IDLE_GRACE_S to bring one more request, answered with `Connection: close` (the app
+# adds it once draining), and only then lets uvicorn close the rest and drain.
+IDLE_GRACE_S = 1.0
+
+
+def _graceful_server(config: Any) -> Any:
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    grace_s = min(IDLE_GRACE_S, float(config.timeout_graceful_shutdown or 0))
+
+    class GracefulServer(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            for listener in self.servers:
+                listener.close()
+            for sock in sockets or []:
+                sock.close()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + grace_s
+            while loop.time() < deadline and any(map(_idle, self.server_state.connections)):
+                await asyncio.sleep(0.02)
+            await super().shutdown(sockets)
+
+    return GracefulServer(config)
+
+
+def _idle(connection: Any) -> bool:
+    """A keep-alive connection between requests (uvicorn's own test in `shutdown()`)."""
+    cycle = getattr(connection, "cycle", None)
+    return cycle is None or bool(getattr(cycle, "response_complete", True))
 
 
 def app_factory() -> Any:
