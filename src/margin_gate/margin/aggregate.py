@@ -4,6 +4,9 @@ Each asset keeps its inputs in asset units — balance-part equity, Σ futures u
 loan MM, and the summed deltas of its pending-order groups — plus its USD terms (E·P,
 haircut, UM·P, CM·P, loan·P, binance-pm.md §1.1) with and without pending orders. Totals are
 patched `total − old term + new term`, so a change costs O(1) whatever the account size.
+The running sums (Σ uPnL, futures MM, pending deltas, totals) are exact (`EXACT`) and rounded
+where read, so a change followed by its reversal leaves them exactly as they were and the
+result never depends on the order of updates.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from margin_gate.margin.brackets import BracketTable
+from margin_gate.margin.decimals import ENGINE_CONTEXT
+from margin_gate.margin.decimals import EXACT
 from margin_gate.margin.decimals import ZERO
 from margin_gate.margin.model import Balance
 from margin_gate.margin.model import CollateralRate
@@ -25,6 +30,9 @@ from margin_gate.margin.unimmr import loan_maint_margin
 from margin_gate.margin.unimmr import wallet_equity
 
 __all__ = ["AssetState", "SymbolState", "Totals", "accumulate", "add_into"]
+
+_add = EXACT.add
+_sub = EXACT.subtract
 
 
 class SymbolState:
@@ -47,6 +55,7 @@ class AssetState:
     __slots__ = (
         "balance",
         "cm_mm",
+        "inputs_p",
         "loan_mm",
         "n_pending",
         "n_symbols",
@@ -74,6 +83,7 @@ class AssetState:
         self.n_pending = 0  # pending group effects with a delta on this asset
         self.terms: Terms = ZERO_TERMS
         self.terms_p: Terms = ZERO_TERMS
+        self.inputs_p: list[Decimal] = [ZERO, ZERO, ZERO, ZERO]  # inputs(True) at terms_p
 
     def set_balance(self, balance: Balance, loan_rate: Decimal, with_interest: bool) -> None:
         """Take a new balance: its equity part and its loan MM."""
@@ -82,12 +92,13 @@ class AssetState:
         self.loan_mm = loan_maint_margin(balance, loan_rate, with_interest)
 
     def add_futures(self, market: str, d_pnl: Decimal, d_mm: Decimal) -> None:
-        """Patch Σ uPnL and the UM or CM MM by one symbol's change."""
-        self.pnl += d_pnl
+        """Patch Σ uPnL and the UM or CM MM by one symbol's change, exactly (`EXACT`: a
+        change and its reversal leave no residue)."""
+        self.pnl = _add(self.pnl, d_pnl)
         if market == "UM":
-            self.um_mm += d_mm
+            self.um_mm = _add(self.um_mm, d_mm)
         else:
-            self.cm_mm += d_mm
+            self.cm_mm = _add(self.cm_mm, d_mm)
 
     def count_symbol(self, step: int) -> None:
         """A symbol gained (+1) or lost (−1) its last position; at zero symbols the sums
@@ -97,15 +108,21 @@ class AssetState:
             self.pnl = self.um_mm = self.cm_mm = ZERO
 
     def add_pending(self, delta: Iterable[Decimal], sign: int) -> None:
-        """Add (sign 1) or remove (−1) one pending group's delta; exact zero at none left."""
-        add_into(self.pending, delta, sign)
+        """Add (sign 1) or remove (−1) one pending group's delta, exactly (`EXACT`: the sum
+        does not depend on the order of changes); exact zero at none left."""
+        p = self.pending
+        op = _add if sign > 0 else _sub
+        for i, d in enumerate(delta):
+            p[i] = op(p[i], d)
         self.n_pending += sign
         if self.n_pending == 0:
             self.pending = [ZERO, ZERO, ZERO, ZERO]
 
     def inputs(self, with_pending: bool, extra: list[Decimal] | None = None) -> list[Decimal]:
-        """(E, umMM, cmMM, loanMM) in asset units, optionally + pending deltas + `extra`."""
-        v = [self.wallet + self.pnl, self.um_mm, self.cm_mm, self.loan_mm]
+        """(E, umMM, cmMM, loanMM) in asset units, optionally + pending deltas + `extra`
+        (the exact sums rounded to decimal128)."""
+        plus = ENGINE_CONTEXT.plus
+        v = [self.wallet + self.pnl, plus(self.um_mm), plus(self.cm_mm), self.loan_mm]
         if with_pending:
             add_into(v, self.pending, 1)
         if extra is not None:
@@ -114,7 +131,8 @@ class AssetState:
 
 
 class Totals:
-    """Σ of the assets' USD terms: (equity, adjusted equity, UM MM, CM MM, loan MM)."""
+    """Σ of the assets' USD terms: (equity, adjusted equity, UM MM, CM MM, loan MM), kept
+    exactly (`EXACT`); readers round (`ENGINE_CONTEXT`)."""
 
     __slots__ = ("_mm_assets", "values")
 
@@ -126,7 +144,7 @@ class Totals:
         """`total − old term + new term`; MM snaps to exact zero once no asset has any."""
         v = self.values
         for i in range(5):
-            v[i] += new[i] - old[i]
+            v[i] = _add(v[i], _sub(new[i], old[i]))
         if new[2] or new[3] or new[4]:
             self._mm_assets.add(name)
         else:

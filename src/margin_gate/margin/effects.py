@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
+from typing import NamedTuple
 from typing import Protocol
 
 from margin_gate.margin.brackets import BracketTable
@@ -47,6 +47,7 @@ __all__ = [
     "balances_delta",
     "futures_delta",
     "group_effect",
+    "rescore",
 ]
 
 # (equity, um_mm, cm_mm, loan_mm) change of one asset, in that asset's units
@@ -83,11 +84,11 @@ class RiskView(Protocol):
     def fee_rate(self, key: GroupKey) -> Decimal: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Effect:
+class Effect(NamedTuple):
     """Per-asset deltas of one group's legs, and the state they leave behind.
 
-    `score` = ΔE_usd − b × ΔMM_usd (b = `pending_buffer`): lower is worse (design point 5).
+    `score` = ΔE_usd − b × ΔMM_usd (b = `pending_buffer`): lower is worse (design point 5);
+    `rescore` gives it at the current index prices (the deltas do not depend on them).
     `positions`: the futures symbol's positions after; `balances`: margin/loan balances after;
     `wallet`: futures realized PnL − fees booked to the margin asset's UM or CM wallet.
     """
@@ -101,6 +102,16 @@ class Effect:
 
 
 EMPTY = Effect({}, ZERO)
+
+
+def rescore(view: RiskView, effect: Effect) -> Decimal:
+    """`effect.score` at the current index prices: Σ_a (ΔE_a − b × ΔMM_a) × P_a, with the
+    same operations as `futures_delta` / `balances_delta` (the zero MM parts add nothing)."""
+    b = view.settings.pending_buffer
+    score = ZERO
+    for a, d in effect.deltas.items():
+        score += (d[0] - b * (d[1] + d[2] + d[3])) * view.index_price(a)
+    return score
 
 
 def group_effect(view: RiskView, key: GroupKey, legs: Sequence[Leg]) -> Effect:

@@ -12,6 +12,7 @@ Legs serialize to flat `dict[str, str]` (the Redis store keeps pending orders as
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from decimal import InvalidOperation
@@ -35,6 +36,7 @@ __all__ = [
     "LoanAction",
     "LoanLeg",
     "OrderLeg",
+    "capped_first",
     "leg_from_json",
     "leg_to_json",
     "open_order_leg",
@@ -110,6 +112,15 @@ class LoanLeg:
 
 
 Leg = OrderLeg | LoanLeg
+
+
+def _uncapped(leg: Leg) -> bool:
+    return not (isinstance(leg, OrderLeg) and leg.capped)
+
+
+def capped_first(legs: Sequence[Leg]) -> list[Leg]:
+    """Capped legs (reduceOnly/closePosition/hedge close) first, the rest after; stable."""
+    return sorted(legs, key=_uncapped)
 
 
 def order_leg(

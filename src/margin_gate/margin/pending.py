@@ -28,6 +28,7 @@ from margin_gate.margin.effects import group_effect
 from margin_gate.margin.legs import GroupKey
 from margin_gate.margin.legs import Leg
 from margin_gate.margin.legs import OrderLeg
+from margin_gate.margin.legs import capped_first
 from margin_gate.margin.legs import leg_from_json
 from margin_gate.margin.legs import leg_to_json
 from margin_gate.margin.legs import open_order_leg
@@ -105,11 +106,6 @@ def pending_from_open_order(order: OpenOrder) -> PendingOrder:
     )
 
 
-def capped_first(legs: Sequence[Leg]) -> list[Leg]:
-    """Capped legs (reduceOnly/closePosition/hedge close) first, the rest after; stable."""
-    return sorted(legs, key=lambda leg: not (isinstance(leg, OrderLeg) and leg.capped))
-
-
 def worst_effect(
     view: RiskView, key: GroupKey, pending: Sequence[Leg], candidate: Sequence[Leg] = ()
 ) -> Effect:
@@ -125,15 +121,15 @@ def worst_effect(
 
 
 class PendingBook:
-    """Pending orders by key, and their legs grouped per `GroupKey` (sorted by order key so
-    the result never depends on arrival order). O(legs in the group) per change."""
+    """Pending orders by key, and their legs grouped per `GroupKey`. Adding or removing an
+    order is O(its legs); `legs` sorts a group's legs by order key on demand (the result never
+    depends on arrival order). The per-group sums live in `groups` (owned by `AccountRisk`)."""
 
-    __slots__ = ("_by_ref", "_groups", "_orders", "_sorted")
+    __slots__ = ("_by_ref", "_groups", "_orders")
 
     def __init__(self) -> None:
         self._orders: dict[str, PendingOrder] = {}
         self._groups: dict[GroupKey, dict[str, tuple[Leg, ...]]] = {}
-        self._sorted: dict[GroupKey, tuple[tuple[str, Leg], ...]] = {}
         self._by_ref: dict[tuple[str, str, str], str] = {}
 
     def __len__(self) -> int:
@@ -163,12 +159,13 @@ class PendingBook:
         self._orders[order.key] = order
         touched: set[GroupKey] = set()
         for leg in order.legs:
-            group = self._groups.setdefault(leg.key, {})
+            group = self._groups.get(leg.key)
+            if group is None:
+                group = self._groups[leg.key] = {}
             group[order.key] = (*group.get(order.key, ()), leg)
             touched.add(leg.key)
         for ref in self._refs(order):
             self._by_ref[ref] = order.key
-        self._resort(touched)
         return touched
 
     def remove(self, key: str) -> set[GroupKey]:
@@ -184,12 +181,15 @@ class PendingBook:
                 del self._groups[group_key]
         for ref in self._refs(order):
             self._by_ref.pop(ref, None)
-        self._resort(touched)
         return touched
 
     def legs(self, key: GroupKey, exclude: str | None = None) -> list[Leg]:
-        """Legs pending on group `key`, in order-key order, without order `exclude`."""
-        return [leg for k, leg in self._sorted.get(key, ()) if k != exclude]
+        """Legs pending on group `key`, in order-key order, without order `exclude`
+        (O(legs × log legs): for the reference computation and diagnostics)."""
+        group = self._groups.get(key)
+        if group is None:
+            return []
+        return [leg for k in sorted(group) if k != exclude for leg in group[k]]
 
     def find(self, ref: OrderRef) -> str | None:
         """The key of the pending order `ref` names, by order id first, then client id."""
@@ -211,11 +211,3 @@ class PendingBook:
         if order.client_order_id is not None:
             refs.append((where, "client", order.client_order_id))
         return refs
-
-    def _resort(self, keys: set[GroupKey]) -> None:
-        for key in keys:
-            group = self._groups.get(key)
-            if group is None:
-                self._sorted.pop(key, None)
-            else:
-                self._sorted[key] = tuple((k, leg) for k in sorted(group) for leg in group[k])

@@ -18,18 +18,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import cast
 
 from margin_gate.margin.aggregate import AssetState
 from margin_gate.margin.aggregate import SymbolState
 from margin_gate.margin.aggregate import Totals
-from margin_gate.margin.aggregate import accumulate
 from margin_gate.margin.brackets import BracketTable
+from margin_gate.margin.decimals import ENGINE_CONTEXT
+from margin_gate.margin.decimals import EXACT
 from margin_gate.margin.decimals import ZERO
 from margin_gate.margin.decimals import engine_context
 from margin_gate.margin.effects import EMPTY
+from margin_gate.margin.effects import Delta
 from margin_gate.margin.effects import Effect
+from margin_gate.margin.fills import effective_slippage
+from margin_gate.margin.groups import FuturesGroup
+from margin_gate.margin.groups import Group
+from margin_gate.margin.groups import LoanGroup
+from margin_gate.margin.groups import MarginGroup
+from margin_gate.margin.groups import Pricing
+from margin_gate.margin.groups import worst
 from margin_gate.margin.legs import GroupKey
 from margin_gate.margin.legs import Leg
 from margin_gate.margin.model import AccountSnapshot
@@ -44,7 +54,6 @@ from margin_gate.margin.pending import OrderRef
 from margin_gate.margin.pending import PendingBook
 from margin_gate.margin.pending import PendingOrder
 from margin_gate.margin.pending import pending_from_open_order
-from margin_gate.margin.pending import worst_effect
 from margin_gate.margin.settings import ProjectionSettings
 from margin_gate.margin.unimmr import ZERO_TERMS
 from margin_gate.margin.unimmr import AssetRow
@@ -54,7 +63,10 @@ from margin_gate.margin.unimmr import asset_terms
 from margin_gate.margin.unimmr import symbol_pnl_and_mm
 from margin_gate.margin.unimmr import uni_mmr
 
-__all__ = ["AccountRisk"]
+__all__ = ["AccountRisk", "RowInputs", "asset_row"]
+
+_add = EXACT.add
+_sub = EXACT.subtract
 
 NO_PRICE = "no index price for asset {asset}"
 NO_MARK = "no mark price for {symbol}"
@@ -71,15 +83,18 @@ class AccountRisk:
         "_balance_groups",
         "_book",
         "_effects",
+        "_groups",
         "_marks",
         "_open_loss",
         "_prices",
+        "_pricing",
         "_settings",
         "_snapshot",
         "_symbols",
         "_tables",
         "_totals",
         "_totals_p",
+        "_version",
     )
 
     def __init__(self, snapshot: AccountSnapshot, settings: ProjectionSettings) -> None:
@@ -95,8 +110,11 @@ class AccountRisk:
         self._totals = Totals()  # without pending orders
         self._totals_p = Totals()  # with the pending orders' worst side
         self._book = PendingBook()
+        self._groups: dict[GroupKey, Group] = {}  # per-group sums of the pending legs
+        self._pricing: dict[GroupKey, Pricing] = {}  # static pricing facts, cached
         self._effects: dict[GroupKey, Effect] = {}
         self._balance_groups: dict[str, set[GroupKey]] = {}  # asset → margin/loan groups
+        self._version = 0  # bumped by every change (Projection details check it)
 
     # -- BUILD --
 
@@ -131,6 +149,7 @@ class AccountRisk:
         if self._settings.include_resting_orders:
             for order in sorted(map(pending_from_open_order, snap.open_orders), key=_key):
                 self._book.add(order)
+                self._group_add(order)
             self._commit({k: self._worst(k) for k in self._book.group_keys()}, refresh=False)
         for name in sorted(self._assets):
             self._refresh(self._assets[name])
@@ -208,7 +227,7 @@ class AccountRisk:
         return s.default_margin_taker_fee if key[0] == "MARGIN" else s.default_taker_fee
 
     def pending_legs(self, key: GroupKey, exclude: str | None = None) -> list[Leg]:
-        """Legs pending on group `key`, without pending order `exclude`."""
+        """Legs pending on group `key`, without pending order `exclude` (O(legs), sorted)."""
         return self._book.legs(key, exclude)
 
     def pending_balance_legs(self, assets: Iterable[str], exclude: str | None = None) -> list[Leg]:
@@ -217,6 +236,47 @@ class AccountRisk:
         for name in assets:
             keys |= self._balance_groups.get(name, set())
         return [leg for key in sorted(keys) for leg in self._book.legs(key, exclude)]
+
+    def group(self, key: GroupKey) -> Group | None:
+        """The running sums of the legs pending on group `key` (None: none pending)."""
+        return self._groups.get(key)
+
+    def balance_groups(self, asset: str) -> list[Group]:
+        """The pending margin-pair and loan groups touching `asset`."""
+        return [self._groups[k] for k in sorted(self._balance_groups.get(asset, ()))]
+
+    def pricing(self, key: GroupKey) -> Pricing:
+        """Static pricing facts of a futures symbol or margin pair (cached)."""
+        found = self._pricing.get(key)
+        if found is None:
+            instrument = self.instrument(key)
+            s = self._settings
+            found = self._pricing[key] = Pricing(
+                instrument,
+                self.fee_rate(key),
+                effective_slippage(True, s.market_slippage, instrument),
+                effective_slippage(False, s.market_slippage, instrument),
+                instrument.contract_size if instrument.market == "CM" else None,
+            )
+        return found
+
+    @property
+    def open_loss_usd(self) -> Decimal:
+        """|totalMarginOpenLoss| (USD), subtracted from the adjusted equity."""
+        return self._open_loss
+
+    @property
+    def version(self) -> int:
+        """Bumped by every change to the positions, balances, prices or pending orders."""
+        return self._version
+
+    def worst(
+        self, key: GroupKey, candidate: Sequence[Leg] = (), exclude: str | None = None
+    ) -> Effect:
+        """The group's worst-side effect with `candidate` filling in both scenarios, without
+        pending order `exclude` (`pending.worst_effect`, from the group's sums)."""
+        pricing = None if key[0] == "LOAN" else self.pricing(key)
+        return worst(self, key, pricing, self._groups.get(key), candidate, exclude)
 
     def find_pending(self, ref: OrderRef) -> str | None:
         """The key of the pending order `ref` names (a modify's target), if any."""
@@ -229,8 +289,9 @@ class AccountRisk:
         """Current uniMMR; with the pending orders' worst case by default."""
         return self.current_uni_mmr(with_pending)
 
+    @engine_context
     def current_uni_mmr(self, with_pending: bool) -> Decimal:
-        """`uni_mmr` for callers already under the engine context (the projection)."""
+        """`uni_mmr` with a positional flag (the gateway's hot path; free when nested)."""
         t = (self._totals_p if with_pending else self._totals).values
         return uni_mmr(t[1] - self._open_loss, t[2] + t[3] + t[4])
 
@@ -245,40 +306,58 @@ class AccountRisk:
         t = (self._totals_p if with_pending else self._totals).values
         return self.summarize(t, [r for r in rows if r is not None])
 
-    def summarize(self, totals: list[Decimal], rows: list[AssetRow]) -> Breakdown:
-        """A Breakdown from USD totals (E, adjusted, UM, CM, loan) and asset rows."""
-        adjusted = totals[1] - self._open_loss
+    def summarize(
+        self, totals: list[Decimal], rows: list[AssetRow], open_loss: Decimal | None = None
+    ) -> Breakdown:
+        """A Breakdown from USD totals (E, adjusted, UM, CM, loan; exact sums, rounded here)
+        and asset rows; `open_loss` defaults to the current one."""
+        plus = ENGINE_CONTEXT.plus
+        loss = self._open_loss if open_loss is None else open_loss
+        adjusted = totals[1] - loss
         mm = totals[2] + totals[3] + totals[4]
         return Breakdown(
-            totals[0],
+            plus(totals[0]),
             adjusted,
-            self._open_loss,
+            loss,
             mm,
-            totals[2],
-            totals[3],
-            totals[4],
+            plus(totals[2]),
+            plus(totals[3]),
+            plus(totals[4]),
             uni_mmr(adjusted, mm),
             tuple(rows),
         )
 
-    def evaluate(self, effects: Mapping[GroupKey, Effect]) -> tuple[list[Decimal], list[AssetRow]]:
-        """USD totals (with pending) after replacing each group's cached pending effect by
-        `effects[group]`, and rows for the touched assets. Touches only those assets."""
+    def evaluate(self, effects: Mapping[GroupKey, Effect]) -> tuple[list[Decimal], list[RowInputs]]:
+        """USD totals (with pending; exact) after replacing each group's cached pending effect
+        by `effects[group]`, and what the touched assets' rows are made of (`asset_row`).
+        Touches only those assets."""
         acc: dict[str, list[Decimal]] = {}
+        cached = self._effects
         for key, effect in effects.items():
-            accumulate(acc, effect.deltas, 1)
-            accumulate(acc, self._effects.get(key, EMPTY).deltas, -1)
+            _accumulate(acc, effect.deltas, True)
+            old_effect = cached.get(key)
+            if old_effect is not None:
+                _accumulate(acc, old_effect.deltas, False)
         totals = list(self._totals_p.values)
-        rows = []
-        for name in sorted(acc):
-            a = self._assets.get(name) or AssetState(name, self._rate(name))
-            inputs = a.inputs(True, acc[name])
-            terms = self._terms(a.name, a.rate, inputs)
+        rows: list[RowInputs] = []
+        for name in sorted(acc) if len(acc) > 1 else acc:
+            a = self._assets.get(name)
+            if a is None:
+                a = AssetState(name, self._rate(name))
+            base, extra = a.inputs_p, acc[name]
+            inputs = [
+                base[0] + extra[0],
+                base[1] + extra[1],
+                base[2] + extra[2],
+                base[3] + extra[3],
+            ]
+            terms = self._terms(name, a.rate, inputs)
+            old = a.terms_p
             for i in range(5):
-                totals[i] += terms[i] - a.terms_p[i]
-            row = self._row(a, inputs, terms)
-            if row is not None:
-                rows.append(row)
+                if terms[i] is not old[i]:
+                    totals[i] = _add(totals[i], _sub(terms[i], old[i]))
+            if terms is not ZERO_TERMS:
+                rows.append((name, inputs, terms, self._prices[name]))
         return totals, rows
 
     # -- UPDATES (each O(1) in other symbols and assets) --
@@ -286,6 +365,7 @@ class AccountRisk:
     @engine_context
     def update_position(self, position: Position) -> None:
         """A position changed (ACCOUNT_UPDATE); amount 0 removes it."""
+        self._version += 1
         state = self.futures_state(position.symbol)
         legs = dict(state.positions)
         if position.amount == ZERO:
@@ -296,50 +376,70 @@ class AccountRisk:
 
     @engine_context
     def update_mark_price(self, symbol: str, mark: Decimal) -> None:
-        """A mark price tick (markPriceUpdate)."""
+        """A mark price tick (markPriceUpdate). Re-prices the symbol's pending legs."""
+        self._version += 1
         self._marks[symbol] = mark
+        key = self._futures_group(symbol)
+        group = self._groups.get(key)
+        if isinstance(group, FuturesGroup):
+            group.reprice(mark)
         state = self._symbols.get(symbol)
         if state is not None:
             state.mark = mark
             self._set_positions(state, state.positions)
-        elif self._book.has_group(key := self._futures_group(symbol)):
+        elif group is not None:
             self._regroup({key})
 
     @engine_context
     def update_balance(self, balance: Balance) -> None:
         """One asset's balances changed (balanceUpdate, outboundAccountPosition, ...)."""
+        self._version += 1
         a = self._asset(balance.asset)
         self._set_balance(a, balance)
-        self._regroup(self._balance_groups.get(balance.asset, set()))
+        self._regroup(self._balance_groups.get(balance.asset, set()), invalidate=True)
         self._refresh(a)
 
     @engine_context
     def update_index_price(self, asset: str, price: Decimal) -> None:
-        """An asset index price changed (USD per unit)."""
+        """An asset index price changed (USD per unit). Re-prices the margin pairs on it."""
+        self._version += 1
         self._prices[asset] = price
-        self._regroup({k for k in self._balance_groups.get(asset, set()) if k[0] == "MARGIN"})
+        keys = {k for k in self._balance_groups.get(asset, set()) if k[0] == "MARGIN"}
+        for key in keys:
+            group = self._groups[key]
+            assert isinstance(group, MarginGroup)
+            group.reprice(self._reference(key))
+        self._regroup(keys)
         if asset in self._assets:
             self._refresh(self._assets[asset])
 
     def update_open_loss(self, open_loss_usd: Decimal) -> None:
         """totalMarginOpenLoss (USD); counted as its absolute value (§1.3)."""
+        self._version += 1
         self._open_loss = abs(open_loss_usd)
 
     @engine_context
     def add_pending(self, order: PendingOrder) -> None:
-        """Count `order` (resting or in flight) from now on. SnapshotError leaves it out."""
+        """Count `order` (resting or in flight) from now on: O(its legs), whatever else is
+        pending on its groups. SnapshotError leaves it out."""
+        self._version += 1
         keys = self._book.add(order)
         try:
+            self._group_add(order)
             effects = {k: self._worst(k) for k in keys}
         except Exception:
+            self._group_remove(order.key, keys)
             self._book.remove(order.key)
             raise
         self._commit(effects)
 
     @engine_context
     def remove_pending(self, key: str) -> None:
-        """Forget pending order `key` (filled, cancelled, rejected or confirmed)."""
-        self._regroup(self._book.remove(key))
+        """Forget pending order `key` (filled, cancelled, rejected or confirmed): O(its legs)."""
+        self._version += 1
+        keys = self._book.remove(key)
+        self._group_remove(key, keys)
+        self._regroup(keys)
 
     # -- INTERNALS --
 
@@ -391,15 +491,56 @@ class AccountRisk:
             a.count_symbol(-1)
         key = (instrument.market, symbol)
         if self._book.has_group(key):  # even when its cached worst case is "nothing fills"
-            self._regroup({key}, refresh=False)
+            self._regroup({key}, refresh=False, invalidate=True)
         if refresh:
             self._refresh(a)
 
     def _worst(self, key: GroupKey) -> Effect:
-        return worst_effect(self, key, self._book.legs(key))
+        return self.worst(key)
 
-    def _regroup(self, keys: Iterable[GroupKey], refresh: bool = True) -> None:
-        self._commit({k: self._worst(k) for k in sorted(keys)}, refresh)
+    def _reference(self, key: GroupKey) -> Decimal:
+        instrument = self.instrument(key)
+        return self.index_price(instrument.base_asset) / self.index_price(instrument.quote_asset)
+
+    def _new_group(self, key: GroupKey) -> Group:
+        if key[0] == "LOAN":
+            return LoanGroup(key)
+        if key[0] == "MARGIN":
+            return MarginGroup(key, self.pricing(key), self._reference(key))
+        self.futures_state(key[1])  # the mark and the brackets must be there (SnapshotError)
+        return FuturesGroup(key, self.pricing(key), self._marks[key[1]])
+
+    def _group_add(self, order: PendingOrder) -> None:
+        """Add `order`'s legs to their groups' sums (priced now)."""
+        by_key: dict[GroupKey, list[tuple[int, Leg]]] = {}
+        for i, leg in enumerate(order.legs):
+            by_key.setdefault(leg.key, []).append((i, leg))
+        for key, legs in by_key.items():
+            group = self._groups.get(key)
+            if group is None:
+                group = self._new_group(key)
+            group.add(order.key, legs)
+            self._groups[key] = group
+
+    def _group_remove(self, order: str, keys: Iterable[GroupKey]) -> None:
+        for key in keys:
+            group = self._groups.get(key)
+            if group is not None:
+                group.remove(order)
+                if not len(group):
+                    del self._groups[key]
+
+    def _regroup(
+        self, keys: Iterable[GroupKey], refresh: bool = True, invalidate: bool = False
+    ) -> None:
+        """Recompute the groups' worst cases; `invalidate`: their inputs changed (else only
+        their legs did, and the groups already know which sides)."""
+        effects = {}
+        for k in sorted(keys):
+            if invalidate and (group := self._groups.get(k)) is not None:
+                group.invalidate()
+            effects[k] = self._worst(k)
+        self._commit(effects, refresh)
 
     def _commit(self, effects: Mapping[GroupKey, Effect], refresh: bool = True) -> None:
         """Swap in new cached group effects and patch the per-asset pending sums."""
@@ -414,10 +555,10 @@ class AccountRisk:
                 touched.add(name)
             if effect is not EMPTY:
                 self._effects[key] = effect
-            self._index_group(key, has_legs=bool(self._book.legs(key)))
+            self._index_group(key, has_legs=self._book.has_group(key))
         if refresh:
             for name in sorted(touched):
-                self._refresh(self._assets[name])
+                self._refresh_pending(self._assets[name])
 
     def _index_group(self, key: GroupKey, has_legs: bool) -> None:
         if key[0] not in ("MARGIN", "LOAN"):
@@ -442,27 +583,46 @@ class AccountRisk:
     def _row(self, a: AssetState, v: list[Decimal], terms: Terms) -> AssetRow | None:
         if terms is ZERO_TERMS:
             return None
-        price = self._prices[a.name]
-        return AssetRow(
-            a.name,
-            v[0],
-            price,
-            terms[0],
-            terms[1],
-            v[1],
-            v[2],
-            v[3],
-            terms[2] + terms[3] + terms[4],
-        )
+        return asset_row((a.name, v, terms, self._prices[a.name]))
 
     def _refresh(self, a: AssetState) -> None:
         """Recompute asset `a`'s USD terms and patch both totals."""
         new = self._terms(a.name, a.rate, a.inputs(False))
-        new_p = self._terms(a.name, a.rate, a.inputs(True))
         self._totals.patch(a.name, a.terms, new)
+        a.terms = new
+        self._refresh_pending(a)
+
+    def _refresh_pending(self, a: AssetState) -> None:
+        """Recompute asset `a`'s USD terms with pending orders and patch their total (a
+        pending change leaves the terms without pending orders as they were)."""
+        inputs = a.inputs(True)
+        new_p = self._terms(a.name, a.rate, inputs)
         self._totals_p.patch(a.name, a.terms_p, new_p)
-        a.terms, a.terms_p = new, new_p
+        a.terms_p, a.inputs_p = new_p, inputs
 
 
 def _key(order: PendingOrder) -> str:
     return order.key
+
+
+RowInputs = tuple[str, list[Decimal], Terms, Decimal]  # asset, inputs, USD terms, index price
+
+
+def _accumulate(acc: dict[str, list[Decimal]], deltas: Mapping[str, Delta], add: bool) -> None:
+    """acc[asset] ±= delta, element-wise (a new asset starts from exact zeros)."""
+    for name, d in deltas.items():
+        v = acc.get(name)
+        if v is None:
+            v = acc[name] = [ZERO, ZERO, ZERO, ZERO]
+        if add:
+            v[0], v[1], v[2], v[3] = v[0] + d[0], v[1] + d[1], v[2] + d[2], v[3] + d[3]
+        else:
+            v[0], v[1], v[2], v[3] = v[0] - d[0], v[1] - d[1], v[2] - d[2], v[3] - d[3]
+
+
+def asset_row(row: RowInputs) -> AssetRow:
+    """An asset's breakdown row from its inputs (E, UM, CM, loan MM), terms and price."""
+    name, v, terms, price = row
+    return AssetRow(
+        name, v[0], price, terms[0], terms[1], v[1], v[2], v[3], terms[2] + terms[3] + terms[4]
+    )
