@@ -1,11 +1,17 @@
 """`LiveAccount`: one account's materialized view in this process — data, prices, health,
 reservations, versions — and the margin engine's incremental risk aggregate kept in step.
 
-Writers (the stores) swap in new `AccountData` / reservation sets / prices; `LiveAccount`
-diffs them against what the aggregate holds and feeds only the changes to `AccountRisk`
-(`update_position`, `update_balance`, `update_mark_price`, `add_pending`, ...). Static data
-changes (a reconcile with new brackets or instruments) rebuild it. `view()` is the order path:
-no I/O, O(1) apart from building the `AccountView` itself.
+Writers (the stores) swap in new `AccountData` with the `Changes` that lead to it, add and
+drop reservations, record prices; `LiveAccount` feeds only what changed to `AccountRisk`
+(`update_position`, `update_balance`, `update_mark_price`, `add_pending`, ...): per event
+batch O(symbols and assets touched), per reservation O(1) here (plus the engine's own cost).
+A REST load (no `Changes`) is diffed in full; static data changes (new brackets or
+instruments) rebuild the aggregate. `view()` is the order path: no I/O, O(1); the view is
+cached until something changes or the clock moves on by a millisecond.
+
+`fingerprint` is the sum of the reservations' nonces (two 52-bit halves, mod 2^52): with
+`data_token` (the Redis data version's random token) it names the exact content of a mirror,
+which is what a pipelined Redis reservation is checked against (redis_scripts.RESERVE).
 """
 
 from __future__ import annotations
@@ -27,12 +33,17 @@ from margin_gate.margin.settings import ProjectionSettings
 from margin_gate.state.codec_market import PriceTick
 from margin_gate.state.config import StateConfig
 from margin_gate.state.data import AccountData
+from margin_gate.state.data import Changes
 from margin_gate.state.data import Health
 from margin_gate.state.data import PosKey
 from margin_gate.state.data import Prices
+from margin_gate.state.effective import effective_balance
 from margin_gate.state.effective import effective_balances
 from margin_gate.state.effective import effective_positions
 from margin_gate.state.effective import effective_snapshot
+from margin_gate.state.effective import open_loss_usd
+from margin_gate.state.reservations import HALF
+from margin_gate.state.reservations import split_nonce
 from margin_gate.state.staleness import Freshness
 from margin_gate.state.types import AccountView
 from margin_gate.state.types import Reservation
@@ -62,70 +73,78 @@ class LiveAccount:
         self.health = Health()
         self.reservations: dict[str, Reservation] = {}
         self.inflight_version = 0
-        self.mirror_problem: str | None = None  # set by the Redis follower when out of sync
+        self.data_token: str | None = None  # Redis: the token of `data.version`; None: memory
+        self.fingerprint = (0, 0)
+        self._mirror_problem: str | None = None
         self.risk: AccountRisk | None = None
         self.risk_error: str | None = "account state not loaded"
         self._positions: dict[PosKey, Position] = {}
         self._balances: dict[str, Balance] = {}
         self._view: AccountView | None = None
+        self._versions: Versions | None = None
+        self._listed: tuple[Reservation, ...] | None = None
         self._snapshot: AccountSnapshot | None = None
+        self._snapshot_fn = self.snapshot
         self.fresh = Freshness(config)
         self._mark_times = MappingProxyType(self.prices.mark_times)
 
     # -- READ --
 
     @property
+    def mirror_problem(self) -> str | None:
+        """Set by the Redis follower while the mirror is out of sync (makes the view stale)."""
+        return self._mirror_problem
+
+    @mirror_problem.setter
+    def mirror_problem(self, problem: str | None) -> None:
+        self._mirror_problem = problem
+        self._view = None
+
+    @property
     def versions(self) -> Versions:
-        return Versions(self.data.version, self.inflight_version)
+        found = self._versions
+        if found is None:
+            content = ""
+            if self.data_token is not None:
+                content = f"{self.data_token}|{self.fingerprint[0]}|{self.fingerprint[1]}"
+            found = self._versions = Versions(self.data.version, self.inflight_version, content)
+        return found
 
     def view(self) -> AccountView:
-        """The order path's view (cached; ages and staleness evaluated now)."""
+        """The order path's view: cached until a change or the next millisecond."""
         now = self.clock.now_ms()
-        base = self._view
-        if base is None:
-            base = self._view = AccountView(
-                account=self.name,
-                versions=self.versions,
-                now_ms=now,
-                loaded=self.data.loaded,
-                risk=self.risk,
-                reservations=tuple(self.reservations[k] for k in sorted(self.reservations)),
-                prices_age_ms=None,
-                account_age_ms=None,
-                stale_reason=None,
-                mark_times=self._mark_times,
-                account_status=self.data.account_status,
-                exchange_uni_mmr=self.data.exchange_uni_mmr,
-                drift=self.data.drift,
-                degraded=self.data.degraded_reason is not None,
-                degraded_reason=self.data.degraded_reason,
-                max_price_age_ms=self.config.max_price_age_ms,
-                _snapshot=self.snapshot,
-            )
+        cached = self._view
+        if cached is not None and cached.now_ms == now:
+            return cached
         prices_age, account_age, reason = self.fresh.judge(self, now)
-        return AccountView(
-            base.account,
-            base.versions,
+        listed = self._listed
+        if listed is None:
+            listed = self._listed = tuple(self.reservations.values())
+        data = self.data
+        view = self._view = AccountView(
+            self.name,
+            self.versions,
             now,
-            base.loaded,
-            base.risk,
-            base.reservations,
+            data.loaded,
+            self.risk,
+            listed,
             prices_age,
             account_age,
             reason,
             self._mark_times,
-            base.account_status,
-            base.exchange_uni_mmr,
-            base.drift,
-            base.degraded,
-            base.degraded_reason,
+            data.account_status,
+            data.exchange_uni_mmr,
+            data.drift,
+            data.degraded_reason is not None,
+            data.degraded_reason,
             self.health.stream_connected,
-            base.max_price_age_ms,
-            base._snapshot,
+            self.config.max_price_age_ms,
+            self._snapshot_fn,
         )
+        return view
 
     def snapshot(self) -> AccountSnapshot:
-        """Effective immutable snapshot, cached until the next change."""
+        """Effective immutable snapshot, cached until the next data or price change."""
         if self._snapshot is None:
             self._snapshot = effective_snapshot(self.data, self.prices)
         return self._snapshot
@@ -146,52 +165,75 @@ class LiveAccount:
 
     # -- WRITE --
 
-    def replace_data(self, new: AccountData) -> None:
-        """Swap in new account data and feed the differences to the risk aggregate."""
+    def replace_data(self, new: AccountData, changes: Changes | None = None) -> None:
+        """Swap in new account data and feed the differences to the risk aggregate.
+
+        `changes` (from `Changes.between(old, new)`, `new` a `copy()` of the current data)
+        limits the work to what changed; without it everything is compared."""
         old = self.data
         self.data = new
-        self._changed()
-        self.fresh.invalidate()
+        self._changed_data()
         if self.risk is None or new.static_version != old.static_version or not old.loaded:
+            self.fresh.invalidate()
             self.rebuild()
             return
         try:
-            self._sync_positions(effective_positions(new))
-            self._sync_balances(effective_balances(new))
-            self._sync_orders(old, new)
-            self.risk.update_open_loss(self.snapshot().open_loss_usd)
+            if changes is None or changes.full:
+                self.fresh.invalidate()
+                self._sync_all(old, new)
+            elif changes:
+                self._sync_changes(old, new, changes)
+            else:
+                return
+            self.risk.update_open_loss(open_loss_usd(new, self.prices))
         except Exception as exc:  # SnapshotError, a bad leg: fail closed until rebuilt
             self._fail(exc)
 
     def set_reservations(self, reservations: Mapping[str, Reservation], version: int) -> None:
-        """Replace the in-flight set (a reload, or a conflict answer)."""
+        """Replace the in-flight set (a reload)."""
         removed = [k for k in self.reservations if k not in reservations]
-        added = [r for k, r in reservations.items() if k not in self.reservations]
+        added = [r for k, r in reservations.items() if self.reservations.get(k) != r]
         self.apply_reservations(added, removed, version)
 
     def apply_reservations(
         self, added: Iterable[Reservation], removed: Iterable[str], version: int
     ) -> None:
-        """Add and drop reservations (by id); `version` is the new inflight version."""
+        """Add and drop reservations (by id); `version` is the new inflight version. A
+        reservation already present under the same id with the same legs and nonce only has
+        its state replaced (settle): the projection is unchanged."""
         self.inflight_version = version
-        self._changed()
-        added = list(added)
-        self.fresh.add_symbols(_futures_symbols(added))
+        self._versions = None
+        self._view = None
+        self._listed = None
+        risk = self.risk
         for rid in removed:
-            if self.reservations.pop(rid, None) is not None and self.risk is not None:
-                self.risk.remove_pending(_res_key(rid))
+            gone = self.reservations.pop(rid, None)
+            if gone is not None:
+                self._count(gone.nonce, -1)
+                if risk is not None:
+                    risk.remove_pending(_res_key(rid))
+        new: list[Reservation] = []
         for r in added:
-            if r.id in self.reservations:
-                if self.reservations[r.id] == r:
+            current = self.reservations.get(r.id)
+            if current is not None:
+                if current.legs == r.legs and current.nonce == r.nonce:
+                    self.reservations[r.id] = r  # state change only
                     continue
-                self.reservations[r.id] = r  # state change only (settle): legs unchanged
-                continue
+                self.reservations.pop(r.id)
+                self._count(current.nonce, -1)
+                if risk is not None:
+                    risk.remove_pending(_res_key(r.id))
             self.reservations[r.id] = r
-            if self.risk is not None:
+            self._count(r.nonce, 1)
+            new.append(r)
+            if risk is not None:
                 try:
-                    self.risk.add_pending(_pending(r))
+                    risk.add_pending(_pending(r))
                 except Exception as exc:
                     self._fail(exc)
+                    risk = None
+        if new:
+            self.fresh.add_symbols(_futures_symbols(new))
 
     def update_prices(self, marks: Mapping[str, PriceTick], index: Mapping[str, PriceTick]) -> None:
         """Record price ticks (time = local receive ms) and move the aggregate."""
@@ -224,7 +266,7 @@ class LiveAccount:
 
     def rebuild(self) -> None:
         """Rebuild the aggregate from the effective snapshot and the reservations."""
-        self._changed()
+        self._changed_data()
         self.fresh.invalidate()
         if not self.data.loaded:
             self.risk, self.risk_error = None, "account state not loaded"
@@ -243,14 +285,80 @@ class LiveAccount:
 
     # -- INTERNALS --
 
-    def _changed(self) -> None:
+    def _changed_data(self) -> None:
         self._view = None
+        self._versions = None
         self._snapshot = None
+
+    def _count(self, nonce: int, sign: int) -> None:
+        hi, lo = split_nonce(nonce)
+        a, b = self.fingerprint
+        self.fingerprint = ((a + sign * hi) % HALF, (b + sign * lo) % HALF)
 
     def _fail(self, exc: Exception) -> None:
         self.risk = None
         self.risk_error = MODEL_ERROR.format(error=exc)
         self._view = None
+
+    def _sync_all(self, old: AccountData, new: AccountData) -> None:
+        self._sync_positions(effective_positions(new))
+        self._sync_balances(effective_balances(new))
+        self._sync_orders(old, new, old.open_orders.keys() | new.open_orders.keys())
+
+    def _sync_changes(self, old: AccountData, new: AccountData, changes: Changes) -> None:
+        """Only the symbols / assets / orders a batch touched (a pending fill touches its
+        symbol's position part and its open assets, before and after)."""
+        keys = changes.keys
+        symbols = {k[1] for k in keys["positions"]}
+        assets = set(keys["balances"])
+        for fk in keys["fills"]:
+            for fill in (old.fills.get(fk), new.fills.get(fk)):
+                if fill is not None:
+                    if fill.market != "MARGIN":
+                        symbols.add(fill.symbol)
+                    assets.update(fill.open_assets)
+        if symbols:
+            self._sync_symbols(new, symbols)
+        if assets:
+            self._sync_assets(new, assets)
+        orders = keys["open_orders"]
+        if orders:
+            self._sync_orders(old, new, orders)
+            symbols.update(k.split(":")[1] for k in orders if not k.startswith("MARGIN:"))
+        self.fresh.add_symbols(symbols)
+        self.fresh.add_assets(assets)
+
+    def _sync_symbols(self, new: AccountData, symbols: set[str]) -> None:
+        assert self.risk is not None
+        effective = effective_positions(new, symbols)
+        for symbol in sorted(symbols):
+            for key in _pos_keys(symbol):
+                before, after = self._positions.get(key), effective.get(key)
+                if before == after:
+                    continue
+                if after is None:
+                    assert before is not None
+                    del self._positions[key]
+                    after = Position(
+                        before.symbol, before.market, before.position_side, Decimal(0), Decimal(0)
+                    )
+                else:
+                    self._positions[key] = after
+                self.risk.update_position(after)
+
+    def _sync_assets(self, new: AccountData, assets: set[str]) -> None:
+        assert self.risk is not None
+        for asset in sorted(assets):
+            held = asset in new.balances or any(asset in f.open_assets for f in new.fills.values())
+            after = effective_balance(new, asset) if held else None
+            before = self._balances.get(asset)
+            if before == after:
+                continue
+            if after is None:
+                del self._balances[asset]
+            else:
+                self._balances[asset] = after
+            self.risk.update_balance(after or Balance(asset))
 
     def _sync_positions(self, new: dict[PosKey, Position]) -> None:
         assert self.risk is not None
@@ -274,11 +382,11 @@ class LiveAccount:
                 self.risk.update_balance(after or Balance(asset))
         self._balances = new
 
-    def _sync_orders(self, old: AccountData, new: AccountData) -> None:
+    def _sync_orders(self, old: AccountData, new: AccountData, keys: Iterable[str]) -> None:
         assert self.risk is not None
         if not self.settings.include_resting_orders:
             return
-        for key in sorted(old.open_orders.keys() | new.open_orders.keys()):
+        for key in sorted(keys):
             before, after = old.open_orders.get(key), new.open_orders.get(key)
             if before == after:
                 continue
@@ -286,6 +394,14 @@ class LiveAccount:
                 self.risk.remove_pending(key)
             if after is not None:
                 self.risk.add_pending(pending_from_open_order(after))
+
+
+_MARKETS = ("UM", "CM")
+_SIDES = ("BOTH", "LONG", "SHORT")
+
+
+def _pos_keys(symbol: str) -> list[PosKey]:
+    return [(market, symbol, side) for market in _MARKETS for side in _SIDES]
 
 
 def _futures_symbols(reservations: Iterable[Reservation]) -> set[str]:

@@ -2,18 +2,24 @@
 prices and stream health, and the REST load that (re)builds them.
 
 `AccountData` is mutable; writers copy it (`copy()`, shallow: the values are frozen), change the
-copy and swap it in, so a half-applied batch is never visible. Watermarks record the exchange
-time (`T`, `u`, `E`) of the newest data applied per symbol / wallet / asset, which is how stale
-or duplicate events are told apart (binance-pm.md §4.1 ordering).
+copy and swap it in, so a half-applied batch is never visible. The copy's containers record
+which keys were written (`Tracked`, `TrackedSet`), so `Changes.between(old, new)` names what a
+batch changed in O(changes): the live view updates only those symbols and assets, and the
+Redis owner commits (and every mirror applies) only those entries. Watermarks record the
+exchange time (`T`, `u`, `E`) of the newest data applied per symbol / wallet / asset, which is
+how stale or duplicate events are told apart (binance-pm.md §4.1 ordering).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
+from typing import TypeVar
 
 from margin_gate.margin.model import Balance
 from margin_gate.margin.model import Bracket
@@ -29,17 +35,119 @@ from margin_gate.state.codec_market import PriceTick
 from margin_gate.state.types import PendingFill
 
 __all__ = [
+    "CONTAINERS",
+    "SCALARS",
     "AccountData",
+    "Changes",
     "FillKey",
     "Health",
     "LoadedAccount",
     "PosKey",
     "Prices",
     "Static",
+    "Tracked",
+    "TrackedSet",
 ]
 
 PosKey = tuple[str, str, str]  # (market, symbol, positionSide)
 FillKey = tuple[str, str, int]  # (market, symbol, tradeId)
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Tracked(dict[K, V]):
+    """A dict that records every key written or removed since it was made (`touched`)."""
+
+    __slots__ = ("touched",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.touched: set[K] = set()
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self.touched.add(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: K) -> None:
+        self.touched.add(key)
+        super().__delitem__(key)
+
+    def pop(self, key: K, *default: Any) -> Any:
+        self.touched.add(key)
+        return super().pop(key, *default)
+
+    def setdefault(self, key: K, default: Any = None) -> Any:
+        self.touched.add(key)
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        other = dict(*args, **kwargs)
+        self.touched.update(other)
+        super().update(other)
+
+    def popitem(self) -> tuple[K, V]:
+        key, value = super().popitem()
+        self.touched.add(key)
+        return key, value
+
+    def clear(self) -> None:
+        self.touched.update(self)
+        super().clear()
+
+    def __ior__(self, other: Any) -> Tracked[K, V]:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+
+class TrackedSet(set[str]):
+    """A set that records every member added or removed since it was made (`touched`)."""
+
+    __slots__ = ("touched",)
+
+    def __init__(self, items: Iterable[str] = ()) -> None:
+        super().__init__(items)
+        self.touched: set[str] = set()
+
+    def add(self, item: str) -> None:
+        self.touched.add(item)
+        super().add(item)
+
+    def discard(self, item: object) -> None:
+        self.touched.add(str(item))
+        super().discard(item)
+
+    def remove(self, item: str) -> None:
+        self.touched.add(item)
+        super().remove(item)
+
+    def update(self, *others: Iterable[str]) -> None:
+        for other in others:
+            items = set(other)
+            self.touched.update(items)
+            super().update(items)
+
+    def difference_update(self, *others: Iterable[object]) -> None:
+        for other in others:
+            items = set(other)
+            self.touched.update(str(i) for i in items)
+            super().difference_update(items)
+
+    def pop(self) -> str:
+        item = super().pop()
+        self.touched.add(item)
+        return item
+
+    def clear(self) -> None:
+        self.touched.update(self)
+        super().clear()
+
+    def __ior__(self, other: Any) -> TrackedSet:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def __isub__(self, other: Any) -> TrackedSet:  # type: ignore[misc]
+        self.difference_update(other)
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +200,21 @@ class AccountData:
     degraded_reason: str | None = None
 
     def copy(self) -> AccountData:
+        """A copy whose containers record what is written to them (see `Changes.between`)."""
         return replace(
             self,
-            balances=dict(self.balances),
-            positions=dict(self.positions),
-            open_orders=dict(self.open_orders),
-            fills=dict(self.fills),
-            open_loss=dict(self.open_loss),
-            pos_t=dict(self.pos_t),
-            wallet_t=dict(self.wallet_t),
-            margin_t=dict(self.margin_t),
-            liab_e=dict(self.liab_e),
-            order_seen=dict(self.order_seen),
-            closed_seen=dict(self.closed_seen),
-            rest_marks=set(self.rest_marks),
+            balances=Tracked(self.balances),
+            positions=Tracked(self.positions),
+            open_orders=Tracked(self.open_orders),
+            fills=Tracked(self.fills),
+            open_loss=Tracked(self.open_loss),
+            pos_t=Tracked(self.pos_t),
+            wallet_t=Tracked(self.wallet_t),
+            margin_t=Tracked(self.margin_t),
+            liab_e=Tracked(self.liab_e),
+            order_seen=Tracked(self.order_seen),
+            closed_seen=Tracked(self.closed_seen),
+            rest_marks=TrackedSet(self.rest_marks),
         )
 
     def pos_new(self, symbol: str, t: int) -> bool:
@@ -125,6 +234,72 @@ class AccountData:
         found.update(o.symbol for o in self.open_orders.values() if o.market != "MARGIN")
         found.update(f.symbol for f in self.fills.values() if f.market != "MARGIN")
         return found
+
+
+# Keyed containers of AccountData (a change is per key) and its scalar fields (a change of any
+# of them is one change of "the scalars"; `open_loss` is small and replaced as a whole).
+CONTAINERS = (
+    "balances",
+    "positions",
+    "open_orders",
+    "fills",
+    "pos_t",
+    "wallet_t",
+    "margin_t",
+    "liab_e",
+    "order_seen",
+    "closed_seen",
+    "rest_marks",
+)
+SCALARS = (
+    "static_version",
+    "loaded",
+    "open_loss",
+    "account_status",
+    "exchange_uni_mmr",
+    "risk_e",
+    "loaded_ms",
+    "drift",
+    "gateway_uni_mmr",
+    "degraded_reason",
+)
+
+
+@dataclass(slots=True)
+class Changes:
+    """What changed from one `AccountData` to the next: keys per container, and whether any
+    scalar did. `full` when the new data was not derived by `copy()` (a REST load): then every
+    key of both counts as changed."""
+
+    keys: dict[str, set[Any]]
+    scalars: bool
+    full: bool = False
+
+    @classmethod
+    def between(cls, old: AccountData, new: AccountData) -> Changes:
+        keys: dict[str, set[Any]] = {}
+        full = False
+        for name in CONTAINERS:
+            container = getattr(new, name)
+            touched = getattr(container, "touched", None)
+            if touched is None:  # not a tracked copy: compare everything
+                full = True
+                before = getattr(old, name)
+                touched = {
+                    k for k in set(before) | set(container) if _differs(before, container, k)
+                }
+            keys[name] = touched
+        scalars = any(getattr(old, f) != getattr(new, f) for f in SCALARS)
+        return cls(keys, scalars, full)
+
+    def __bool__(self) -> bool:
+        return self.scalars or any(self.keys.values())
+
+
+def _differs(before: Any, after: Any, key: Any) -> bool:
+    if isinstance(before, set):
+        return (key in before) != (key in after)
+    return bool(before.get(key) != after.get(key))
 
 
 def _newer(t: int, watermark: int, from_rest: bool) -> bool:

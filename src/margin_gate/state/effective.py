@@ -30,7 +30,11 @@ __all__ = [
     "effective_positions",
     "effective_snapshot",
     "fill_assets",
+    "open_loss_usd",
 ]
+
+_SIDES = ("BOTH", "LONG", "SHORT")
+_FUTURES = ("UM", "CM")
 
 
 def _add(b: Balance, wallet: str, amount: Decimal) -> Balance:
@@ -115,12 +119,22 @@ def effective_positions(
 ) -> dict[PosKey, Position]:
     """Positions (all, or of `symbols`) with the open position parts of pending fills applied.
 
-    Zero positions are left out."""
+    Zero positions are left out. With `symbols`, O(symbols + pending fills)."""
     wanted = None if symbols is None else set(symbols)
-    result: dict[PosKey, Position] = {
-        k: p for k, p in data.positions.items() if wanted is None or k[1] in wanted
-    }
-    for fill in _ordered(data.fills.values()):
+    if wanted is None:
+        result: dict[PosKey, Position] = dict(data.positions)
+    else:
+        result = {}
+        for symbol in wanted:
+            for market in _FUTURES:
+                for side in _SIDES:
+                    found = data.positions.get((market, symbol, side))
+                    if found is not None:
+                        result[(market, symbol, side)] = found
+    fills = data.fills.values()
+    if wanted is not None:
+        fills = [f for f in fills if f.symbol in wanted]  # type: ignore[assignment]
+    for fill in _ordered(fills):
         if fill.market == "MARGIN" or not fill.position_open:
             continue
         if wanted is not None and fill.symbol not in wanted:
@@ -144,7 +158,7 @@ def effective_positions(
     return {k: p for k, p in result.items() if p.amount != ZERO}
 
 
-def _open_loss_usd(data: AccountData, prices: Prices) -> Decimal:
+def open_loss_usd(data: AccountData, prices: Prices) -> Decimal:
     total = ZERO
     for asset, amount in data.open_loss.items():
         price = Decimal(1) if asset == "USD" else prices.index.get(asset)
@@ -170,5 +184,5 @@ def effective_snapshot(data: AccountData, prices: Prices) -> AccountSnapshot:
         um_hedge_mode=s.um_hedge_mode,
         cm_hedge_mode=s.cm_hedge_mode,
         open_orders=tuple(data.open_orders[k] for k in sorted(data.open_orders)),
-        open_loss_usd=_open_loss_usd(data, prices),
+        open_loss_usd=open_loss_usd(data, prices),
     )

@@ -3,6 +3,11 @@
 Check-and-reserve is atomic because nothing awaits between the version check and the write
 (one event loop). The version check stays anyway, so the gate's retry loop is the same as with
 Redis, where another replica can move the account between `view()` and `reserve()`.
+
+Costs: `view()` O(1) (cached); reserve, settle and release O(1) in this layer (plus the
+engine's `add_pending` / `remove_pending`); an event batch O(what it touched). Expired
+reservations are purged from the front of the in-flight dict on every reserve (insertion order
+is expiry order: one TTL, one clock), and by the owner's sweep every second in full.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from margin_gate.margin.settings import ProjectionSettings
 from margin_gate.state.account import LiveAccount
 from margin_gate.state.codec_market import PriceTick
 from margin_gate.state.config import StateConfig
+from margin_gate.state.data import Changes
 from margin_gate.state.data import Health
 from margin_gate.state.data import LoadedAccount
 from margin_gate.state.drift import DriftReport
@@ -97,7 +103,7 @@ class MemoryStore:
         self, account: str, expected: Versions, reservations: Sequence[Reservation]
     ) -> ReserveResult:
         acct = self.account(account)
-        self._purge(acct)
+        self._purge_front(acct)
         if acct.versions != expected:
             return ReserveResult(False, acct.versions, acct.view())
         for r in reservations:
@@ -135,7 +141,7 @@ class MemoryStore:
         effects = apply_events(data, list(events), now)
         if effects.data_changed:
             data.version += 1
-            acct.replace_data(data)
+            acct.replace_data(data, Changes.between(acct.data, data))
         gone = confirmed_by(acct.reservations.values(), effects.confirm_keys)
         if gone:
             acct.apply_reservations((), gone, acct.inflight_version + 1)
@@ -185,3 +191,14 @@ class MemoryStore:
         if gone:
             acct.apply_reservations((), gone, acct.inflight_version + 1)
         return len(gone)
+
+    def _purge_front(self, acct: LiveAccount) -> None:
+        """O(expired): the oldest reservations come first (see module docstring)."""
+        now = self.clock.now_ms()
+        gone = []
+        for r in acct.reservations.values():
+            if r.expires_ms > now:
+                break
+            gone.append(r.id)
+        if gone:
+            acct.apply_reservations((), gone, acct.inflight_version + 1)

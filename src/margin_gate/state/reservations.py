@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -27,12 +28,21 @@ from margin_gate.state.types import Outcome
 from margin_gate.state.types import Reservation
 
 __all__ = [
+    "HALF",
     "confirmed_by",
     "dropped_by_load",
     "expired",
     "new_reservation",
     "settled",
+    "split_nonce",
 ]
+
+HALF = 1 << 52  # a nonce is two 52-bit halves: integers Lua's doubles hold exactly
+_random = random.Random()  # seeded from os.urandom
+
+
+def split_nonce(nonce: int) -> tuple[int, int]:
+    return (nonce >> 52) % HALF, nonce % HALF
 
 
 def new_reservation(
@@ -52,6 +62,7 @@ def new_reservation(
         expires_ms=now_ms + ttl_ms,
         client_id=client_id,
         bot=bot,
+        nonce=_random.getrandbits(104),
     )
 
 

@@ -2,10 +2,23 @@
 
 Pure. Decimals travel as strings (exact), tuple keys as `|`-joined strings. `*_from_json`
 raises ValueError/KeyError/TypeError on anything malformed; the Redis store then reloads.
+
+Account data lives in Redis as a hash, one field per entry (`data_fields`), so the owner writes
+and publishes only the entries a batch changed (`delta_fields`) and mirrors apply them
+(`apply_fields`):
+
+    s                      scalars {sv, ld, ol, st, xu, re, lm, dr, gu, dg}
+    b:<asset>              balance row          p:<market>|<symbol>|<side>   [amount, entry]
+    o:<order key>          open order row       f:<market>|<symbol>|<tradeId> pending fill row
+    pt:<symbol> wt:<market:asset> mt:<asset> le:<asset> os:<order key> cs:<order key>
+                           watermarks / stream times (integers)
+    rm:<mark>              1 (a REST watermark mark: a set member)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -26,15 +39,21 @@ from margin_gate.margin.model import OpenOrder
 from margin_gate.margin.model import Position
 from margin_gate.margin.model import SymbolKey
 from margin_gate.state.data import AccountData
+from margin_gate.state.data import Changes
 from margin_gate.state.data import Health
 from margin_gate.state.data import Static
+from margin_gate.state.reservations import split_nonce
 from margin_gate.state.types import PendingFill
 from margin_gate.state.types import Reservation
 from margin_gate.state.types import ReservationState
 
 __all__ = [
+    "apply_fields",
+    "data_fields",
+    "data_from_fields",
     "data_from_json",
     "data_to_json",
+    "delta_fields",
     "dumps",
     "health_from_json",
     "health_to_json",
@@ -238,14 +257,183 @@ def data_from_json(raw: bytes | str, static: Static) -> AccountData:
     )
 
 
+# -- account data as hash fields (deltas) --
+
+_INT_MAPS = {
+    "pos_t": "pt",
+    "wallet_t": "wt",
+    "margin_t": "mt",
+    "liab_e": "le",
+    "order_seen": "os",
+    "closed_seen": "cs",
+}
+_PREFIX = {
+    "balances": "b",
+    "positions": "p",
+    "open_orders": "o",
+    "fills": "f",
+    **_INT_MAPS,
+    "rest_marks": "rm",
+}
+_BY_PREFIX = {v: k for k, v in _PREFIX.items()}
+
+
+def _key_str(container: str, key: Any) -> str:
+    if container in ("positions", "fills"):
+        return f"{key[0]}|{key[1]}|{key[2]}"
+    return str(key)
+
+
+def _key_of(container: str, text: str) -> Any:
+    if container == "positions":
+        market, symbol, side = text.split("|")
+        return (market, symbol, side)
+    if container == "fills":
+        market, symbol, trade = text.split("|")
+        return (market, symbol, int(trade))
+    return text
+
+
+def _position_to(p: Position) -> list[Any]:
+    return [p.amount, p.entry_price]
+
+
+_ENCODE: dict[str, Callable[[Any], object]] = {
+    "balances": _balance_to,
+    "positions": _position_to,
+    "open_orders": _order_to,
+    "fills": _fill_to,
+}
+
+
+def _scalars(d: AccountData) -> dict[str, Any]:
+    return {
+        "sv": d.static_version,
+        "ld": d.loaded,
+        "ol": d.open_loss,
+        "st": d.account_status,
+        "xu": d.exchange_uni_mmr,
+        "re": d.risk_e,
+        "lm": d.loaded_ms,
+        "dr": d.drift,
+        "gu": d.gateway_uni_mmr,
+        "dg": d.degraded_reason,
+    }
+
+
+def _entry(d: AccountData, container: str, key: Any) -> bytes | None:
+    """The field value of one entry, None when the entry is absent."""
+    values = getattr(d, container)
+    if container == "rest_marks":
+        return b"1" if key in values else None
+    value = values.get(key)
+    if value is None:
+        return None
+    encode = _ENCODE.get(container)
+    return dumps(encode(value) if encode is not None else value)
+
+
+def _fields_of(d: AccountData, container: str, keys: Iterable[Any]) -> Iterable[tuple[str, Any]]:
+    prefix = _PREFIX[container]
+    for key in keys:
+        yield f"{prefix}:{_key_str(container, key)}", key
+
+
+def data_fields(d: AccountData) -> dict[str, bytes]:
+    """Every field of `d` (a full write: REST reconcile, first load)."""
+    fields = {"s": dumps(_scalars(d))}
+    for container in _PREFIX:
+        for name, key in _fields_of(d, container, getattr(d, container)):
+            value = _entry(d, container, key)
+            if value is not None:
+                fields[name] = value
+    return fields
+
+
+def delta_fields(d: AccountData, changes: Changes) -> tuple[dict[str, bytes], list[str]]:
+    """The fields `changes` touched: (set → value, deleted)."""
+    sets: dict[str, bytes] = {}
+    dels: list[str] = []
+    if changes.scalars:
+        sets["s"] = dumps(_scalars(d))
+    for container, keys in changes.keys.items():
+        for name, key in _fields_of(d, container, keys):
+            value = _entry(d, container, key)
+            if value is None:
+                dels.append(name)
+            else:
+                sets[name] = value
+    return sets, dels
+
+
+def _apply_scalars(d: AccountData, o: Mapping[str, Any]) -> None:
+    d.static_version = int(o["sv"])
+    d.loaded = bool(o["ld"])
+    d.open_loss = {k: _d(v) for k, v in o["ol"].items()}
+    d.account_status = o["st"]
+    d.exchange_uni_mmr = _od(o["xu"])
+    d.risk_e = int(o["re"])
+    d.loaded_ms = int(o["lm"])
+    d.drift = _od(o["dr"])
+    d.gateway_uni_mmr = _od(o["gu"])
+    d.degraded_reason = o["dg"]
+
+
+def _decode(container: str, key: Any, v: Any) -> Any:
+    if container == "balances":
+        return Balance(v[0], _d(v[1]), _d(v[2]), _d(v[3]), _d(v[4]), _d(v[5]), _d(v[6]))
+    if container == "positions":
+        return Position(key[1], key[0], key[2], _d(v[0]), _d(v[1]))
+    if container == "open_orders":
+        return _order_from(v)
+    if container == "fills":
+        return _fill_from(v)
+    return int(v)
+
+
+def apply_fields(d: AccountData, sets: Mapping[str, Any], dels: Iterable[str]) -> None:
+    """Write parsed field values (`sets`: name → JSON value) and delete fields into `d`
+    (a `copy()`, so the change is tracked). ValueError/KeyError on an unknown field."""
+    for name in dels:
+        prefix, _, text = name.partition(":")
+        container = _BY_PREFIX[prefix]
+        key = _key_of(container, text)
+        values = getattr(d, container)
+        if container == "rest_marks":
+            values.discard(key)
+        else:
+            values.pop(key, None)
+    for name, value in sets.items():
+        if name == "s":
+            _apply_scalars(d, value)
+            continue
+        prefix, _, text = name.partition(":")
+        container = _BY_PREFIX[prefix]
+        key = _key_of(container, text)
+        if container == "rest_marks":
+            d.rest_marks.add(key)
+        else:
+            getattr(d, container)[key] = _decode(container, key, value)
+
+
+def data_from_fields(fields: Mapping[str, Any], static: Static, version: int) -> AccountData:
+    """Account data from all its fields (parsed JSON values), e.g. a Redis HGETALL."""
+    d = AccountData(static=static, version=version)
+    apply_fields(d, fields, ())
+    return d
+
+
 # -- reservations and health --
 
 
 def reservation_to_json(r: Reservation) -> bytes:
-    """Flat enough for the Lua scripts: they read `m` (match key), `st` and `x` (expiry)."""
+    """Flat enough for the Lua scripts: they read `m` (match key), `st`, `a` and `x` (expiry);
+    `n` is the nonce as two 52-bit halves (the fingerprint's terms)."""
+    hi, lo = split_nonce(r.nonce)
     return dumps(
         {
             "id": r.id,
+            "n": [hi, lo],
             "legs": [leg_to_json(leg) for leg in r.legs],
             "c": r.created_ms,
             "x": r.expires_ms,
@@ -274,6 +462,7 @@ def reservation_from_json(raw: bytes | str | Mapping[str, Any]) -> Reservation:
         answered_ms=None if o["a"] is None else int(o["a"]),
         order_id=o["oid"],
         bot=o["bot"],
+        nonce=(int(o["n"][0]) << 52) | int(o["n"][1]) if "n" in o else 0,
     )
 
 

@@ -39,13 +39,14 @@ _Oldest = tuple[str, int]  # (name, receive ms); ms 0 = no price at all
 class Freshness:
     """Judges an account's freshness; caches the oldest relevant prices."""
 
-    __slots__ = ("_config", "_index", "_mark", "_symbols")
+    __slots__ = ("_assets", "_config", "_index", "_mark", "_symbols")
 
     def __init__(self, config: StateConfig) -> None:
         self._config = config
         self._mark: _Oldest | None = None
         self._index: _Oldest | None = None
         self._symbols: set[str] = set()  # the symbols `_mark` was computed over
+        self._assets: set[str] = set()  # the assets `_index` was computed over
 
     def add_symbols(self, symbols: set[str]) -> None:
         """New reservations: recompute only if they bring a symbol not yet judged. (Dropping
@@ -53,6 +54,11 @@ class Freshness:
         until the next data change or tick.)"""
         if not symbols <= self._symbols:
             self._mark = None
+
+    def add_assets(self, assets: set[str]) -> None:
+        """Balances changed: recompute only if an asset not yet judged may matter now."""
+        if not assets <= self._assets:
+            self._index = None
 
     def invalidate(self) -> None:
         self._mark = self._index = None
@@ -76,7 +82,8 @@ class Freshness:
     def _oldest_index(self, account: LiveAccount) -> _Oldest | None:
         if self._index is None:
             times = account.prices.index_times
-            found = [(times.get(a, 0), a) for a in account.assets()]
+            self._assets = account.assets()
+            found = [(times.get(a, 0), a) for a in self._assets]
             self._index = ("", -1) if not found else (min(found)[1], min(found)[0])
         return None if self._index[1] < 0 else self._index
 

@@ -53,10 +53,16 @@ class StateUnavailable(RuntimeError):
 
 
 class Versions(NamedTuple):
-    """`data` bumps on every change of account data; `inflight` on every reservation change."""
+    """`data` bumps on every change of account data; `inflight` on every reservation change.
+
+    `content` (Redis only; "" in memory) names the exact content the view was built from:
+    the data version's random token and the fingerprint of the reservation set. A Redis
+    reservation is accepted only if Redis holds exactly that content (redis_scripts.RESERVE),
+    which is what makes pipelined reservations safe."""
 
     data: int
     inflight: int
+    content: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,7 @@ class Reservation:
     answered_ms: int | None = None
     order_id: str | None = None
     bot: str | None = None
+    nonce: int = 0  # random, 104 bits: tells apart two reservations made under the same id
 
     @property
     def loan_asset(self) -> str | None:
