@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import contextlib
+import cProfile
 import hashlib
 import hmac
 import os
@@ -38,6 +38,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from _fixtures import BOT_SECRET
 from _fixtures import ORDER_HEAD
 from _fixtures import ORDER_PATH
@@ -46,7 +48,6 @@ from _fixtures import bench_paper_state
 from _fixtures import bot_key
 from _fixtures import gateway_config
 from _proc import free_port
-
 from margin_gate.app import create_app
 from margin_gate.proxy.upstream import UpstreamResponse
 from margin_gate.settings import parse_settings
@@ -150,7 +151,8 @@ async def _drive(app: Any, orders: list[bytes], concurrency: int) -> dict[str, i
     return statuses
 
 
-async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def start_paper(workdir: Path) -> tuple[subprocess.Popen[bytes], int, dict[str, Any]]:
+    """A `margin-gate paper` subprocess on the bench state: (process, port, paper keys)."""
     keys = bench_paper_state(workdir / "paper.json")
     paper_port = free_port()
     paper = subprocess.Popen(
@@ -158,6 +160,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
          "--port", str(paper_port), "--log-level", "warning"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    return paper, paper_port, keys
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    paper, paper_port, keys = start_paper(workdir)
     try:
         await _wait_port(paper_port)
         key = keys["main"] if "main" in keys else next(iter(keys.values()))
@@ -226,7 +233,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MG_BENCH_QUIET", "1")
     with tempfile.TemporaryDirectory(prefix="mg-order-cpu-") as tmp:
-        result = asyncio.run(run(args, Path(tmp)))
+        result = uvloop.run(run(args, Path(tmp)))  # as under `margin-gate serve`
     print(result)
 
 

@@ -111,10 +111,19 @@ REDACTED_KEYS = frozenset(
 
 
 def redact(params: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
-    """`params` without `signature` or any other key in `REDACTED_KEYS` (any case)."""
-    # isinstance(dict) first: the ABC check costs more than the redaction itself.
-    items = params.items() if type(params) is dict or isinstance(params, Mapping) else params
-    return {k: v for k, v in items if k.lower() not in REDACTED_KEYS}
+    """`params` without `signature` or any other key in `REDACTED_KEYS` (any case), as a new
+    dict (the last value of a repeated name wins)."""
+    out = dict(params)
+    if _KEPT.issuperset(out):  # every name already seen and kept: the usual order
+        return out
+    out = {k: v for k, v in out.items() if k.lower() not in REDACTED_KEYS}
+    if len(_KEPT) < 4096:  # bounded, should a client invent names
+        _KEPT.update(out)
+    return out
+
+
+# Parameter names seen and kept: a set test instead of a lower() per name and order.
+_KEPT: set[str] = set()
 
 
 _iso_cache: tuple[int, str] = (-1, "")

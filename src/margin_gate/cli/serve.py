@@ -110,7 +110,8 @@ def _graceful_server(config: Any) -> Any:
                 sock.close()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + grace_s
-            while loop.time() < deadline and any(map(_idle, self.server_state.connections)):
+            connections = self.server_state.connections  # uvicorn offers no event for this
+            while loop.time() < deadline and any(map(_idle, connections)):  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             await super().shutdown(sockets)
 

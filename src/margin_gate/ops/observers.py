@@ -29,10 +29,6 @@ def decision_of(record: RequestRecord) -> str:
     return "error"  # unknown / not_sent
 
 
-_STAGE_FIELDS = (("auth", "auth_us"), ("check", "check_us"), ("reserve", "reserve_us"),
-                 ("upstream", "upstream_us"))  # fmt: skip
-
-
 class MetricsObserver:
     """Counts each request under (route kind, decision, rule, bot) and its total latency, and
     observes each stage the record carries (`auth_us`, `check_us`, `reserve_us`,
@@ -47,13 +43,22 @@ class MetricsObserver:
         route = record.route
         kind = route.kind if route is not None else "none"
         metrics = self._metrics
-        metrics.request(
-            kind, decision_of(record), record.rule, record.duration_ms / 1000, record.bot
-        )
-        for stage, name in _STAGE_FIELDS:
-            us = getattr(record, name, None)
-            if us is not None:
-                metrics.observe(stage, us / 1_000_000, kind)
+        metrics.count(kind, decision_of(record), record.rule, record.bot)
+        observe = metrics.observe
+        observe("total", record.duration_ms / 1000, kind)
+        # The stages, spelled out (once per request: no getattr loop).
+        us = record.auth_us
+        if us is not None:
+            observe("auth", us / 1_000_000, kind)
+        us = record.check_us
+        if us is not None:
+            observe("check", us / 1_000_000, kind)
+        us = record.reserve_us
+        if us is not None:
+            observe("reserve", us / 1_000_000, kind)
+        us = record.upstream_us
+        if us is not None:
+            observe("upstream", us / 1_000_000, kind)
 
 
 class FanOut:

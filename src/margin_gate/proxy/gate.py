@@ -61,7 +61,12 @@ Fate = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+# The per-request types below are plain (not frozen) slotted dataclasses: a frozen one pays
+# object.__setattr__ per field on construction, on a path that builds several per order.
+# Nothing mutates them after construction.
+
+
+@dataclass(slots=True)
 class OrderContext:
     request_id: str
     bot: Bot
@@ -73,7 +78,7 @@ class OrderContext:
     received_at_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Accept:
     reservation: object | None = None  # whatever `decide` wants back in `settle`
     headers: Mapping[str, str] = field(default_factory=dict)  # added to the upstream's answer
@@ -81,7 +86,7 @@ class Accept:
     reserve_us: int | None = None  # time spent reserving (metrics)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reject:
     error: BinanceError
     rule: str  # which check refused it, e.g. "policy.min_unimmr_after"
@@ -93,24 +98,33 @@ Decision = Accept | Reject
 LocalAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]  # (status, headers, body)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
-    """What became of a forwarded request."""
+    """What became of a forwarded request. The body is parsed once, on first use."""
 
     fate: Fate
     status: int
     body: bytes
+    _json: dict[str, object] | None | bool = field(
+        default=False, init=False, repr=False, compare=False
+    )
+
+    def _object(self) -> dict[str, object] | None:
+        parsed = self._json
+        if parsed is False:
+            parsed = self._json = _json_object(self.body)
+        return parsed if isinstance(parsed, dict) else None
 
     @property
     def code(self) -> int | None:
         """Binance error code when the body is `{"code": <int>, ...}`."""
-        parsed = _json_object(self.body)
+        parsed = self._object()
         code = parsed.get("code") if parsed else None
         return code if isinstance(code, int) else None
 
     @property
     def order_id(self) -> int | None:
-        parsed = _json_object(self.body)
+        parsed = self._object()
         oid = parsed.get("orderId") if parsed else None
         return oid if isinstance(oid, int) else None
 
@@ -172,7 +186,7 @@ class AcceptAll:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestRecord:
     """One request as the audit sees it. Holds no key material (params exclude the signature)."""
 

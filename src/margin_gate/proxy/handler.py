@@ -44,7 +44,6 @@ from margin_gate.proxy.forward import send as send_upstream
 from margin_gate.proxy.gate import Accept
 from margin_gate.proxy.gate import BotApi
 from margin_gate.proxy.gate import DecisionHook
-from margin_gate.proxy.gate import Fate
 from margin_gate.proxy.gate import NullObserver
 from margin_gate.proxy.gate import OperatorApi
 from margin_gate.proxy.gate import OrderContext
@@ -94,48 +93,21 @@ class _ClientGone(Exception):
     """The client disconnected before its request body arrived."""
 
 
-class _Flow:
-    """What one request became; turned into a `RequestRecord` at the end."""
+# What one request became is written straight into its `RequestRecord` (`flow` below), which
+# the observer then gets as it is: no separate state object copied into a record at the end.
 
-    __slots__ = (
-        "auth_us",
-        "bot",
-        "check_us",
-        "code",
-        "fate",
-        "method",
-        "msg",
-        "params",
-        "path",
-        "reserve_us",
-        "route",
-        "rule",
-        "upstream_us",
-    )
 
-    def __init__(self, method: str, path: str) -> None:
-        self.method = method
-        self.path = path
-        self.route: Route | None = None
-        self.bot: Bot | None = None
-        self.params: Params | None = None
-        self.code: int | None = None
-        self.rule: str | None = None
-        self.msg: str | None = None
-        self.fate: Fate = "refused"
-        self.auth_us: int | None = None
-        self.check_us: int | None = None
-        self.reserve_us: int | None = None
-        self.upstream_us: int | None = None
-
-    def refuse(
-        self, error: BinanceError, rule: str, extra: Mapping[str, str] | None = None
-    ) -> Answer:
-        self.code = error.code
-        self.msg = error.msg
-        self.rule = rule
-        self.fate = "refused"
-        return error_answer(error, extra)
+def _refuse(
+    flow: RequestRecord,
+    error: BinanceError,
+    rule: str,
+    extra: Mapping[str, str] | None = None,
+) -> Answer:
+    flow.code = error.code
+    flow.msg = error.msg
+    flow.rule = rule
+    flow.fate = "refused"
+    return error_answer(error, extra)
 
 
 class Gateway:
@@ -176,35 +148,41 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        received_at = self._clock.now_ms()
         request_id = f"{self._id_prefix}{next(self._ids):x}"
+        flow = RequestRecord(
+            request_id,
+            self._clock.now_ms(),
+            scope["method"],
+            scope["path"],
+            None,  # route
+            None,  # bot
+            None,  # account
+            0,  # status
+            None,  # code
+            None,  # rule
+            "refused",
+        )
         token = _REQUEST_ID.set(request_id)  # every log line of this request carries it
         in_flight = self._in_flight
         if in_flight is not None:
             in_flight.enter()
         try:
-            await self._serve(scope, receive, send, request_id, received_at, started)
+            await self._serve(scope, receive, send, flow, started)
         finally:
             if in_flight is not None:
                 in_flight.exit()
             _REQUEST_ID.reset(token)
 
     async def _serve(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        request_id: str,
-        received_at: int,
-        started: float,
+        self, scope: Scope, receive: Receive, send: Send, flow: RequestRecord, started: float
     ) -> None:
-        flow = _Flow(scope["method"], scope["path"])
+        request_id = flow.request_id
         try:
-            answer = await self._handle(scope, receive, flow, request_id, received_at)
+            answer = await self._handle(scope, receive, flow, request_id, flow.received_at_ms)
         except _ClientGone:
             return
         except Exception as exc:
-            answer = flow.refuse(from_exception(exc, request_id), "gateway.internal")
+            answer = _refuse(flow, from_exception(exc, request_id), "gateway.internal")
         status, headers, body = answer
         headers.append((b"content-length", str(len(body)).encode("ascii")))
         headers.append((b"x-request-id", request_id.encode("ascii")))
@@ -214,118 +192,96 @@ class Gateway:
             headers.append(_CONNECTION_CLOSE)
         if self._observing:
             # Before the answer leaves: a refusal's records are on disk before the bot sees it.
-            self._observe(flow, request_id, received_at, status, started)
+            flow.status = status
+            flow.duration_ms = (time.perf_counter() - started) * 1000
+            try:
+                self._observer.observe(flow)
+            except Exception as exc:
+                _log.error("observer failed for %s: %s", request_id, type(exc).__name__)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _observe(
-        self, flow: _Flow, request_id: str, received_at: int, status: int, started: float
-    ) -> None:
-        bot = flow.bot
-        record = RequestRecord(
-            request_id=request_id,
-            received_at_ms=received_at,
-            method=flow.method,
-            path=flow.path,
-            route=flow.route,
-            bot=bot.name if bot else None,
-            account=bot.account if bot else None,
-            status=status,
-            code=flow.code,
-            rule=flow.rule,
-            fate=flow.fate,
-            params=flow.params,
-            duration_ms=(time.perf_counter() - started) * 1000,
-            msg=flow.msg,
-            auth_us=flow.auth_us,
-            check_us=flow.check_us,
-            reserve_us=flow.reserve_us,
-            upstream_us=flow.upstream_us,
-        )
-        try:
-            self._observer.observe(record)
-        except Exception as exc:
-            _log.error("observer failed for %s: %s", request_id, type(exc).__name__)
-
     async def _handle(
-        self, scope: Scope, receive: Receive, flow: _Flow, request_id: str, received_at: int
+        self, scope: Scope, receive: Receive, flow: RequestRecord, request_id: str, received_at: int
     ) -> Answer:
         method = flow.method
         if method not in _METHODS:
-            return flow.refuse(METHOD_NOT_ALLOWED, "route.method")
+            return _refuse(flow, METHOD_NOT_ALLOWED, "route.method")
         path = check_path(scope.get("raw_path") or scope["path"].encode("latin-1"))
         if path is None:
-            return flow.refuse(BAD_PATH, "route.bad_path")
+            return _refuse(flow, BAD_PATH, "route.bad_path")
         flow.path = path
         route = classify(method, path)
         flow.route = route
         if route.prefix == "operator" and self._operator is not None:
             _, body = await self._read(scope, receive)
             if body is None:
-                return flow.refuse(PAYLOAD_TOO_LARGE, "request.body_too_large")
+                return _refuse(flow, PAYLOAD_TOO_LARGE, "request.body_too_large")
             q: bytes = scope["query_string"]
             return await self._operator.handle(method, path, scope["headers"], q, body)
         if route.prefix == "gateway" and self._bot_api is not None:
             return await self._local(scope, receive, flow, request_id)
         base = self._bases.get(route.prefix)
         if base is None:
-            return flow.refuse(NO_ROUTE, "route.unknown_prefix")
+            return _refuse(flow, NO_ROUTE, "route.unknown_prefix")
         api_key, body = await self._read(scope, receive)
         if body is None:
-            return flow.refuse(PAYLOAD_TOO_LARGE, "request.body_too_large")
+            return _refuse(flow, PAYLOAD_TOO_LARGE, "request.body_too_large")
         query: bytes = scope["query_string"]
         signed = b"signature=" in query or b"signature=" in body
         if route.kind == "other" and not signed:
             # Public: no key of ours is attached and the bot's key is not forwarded.
             if not _QUERY_CHARS.fullmatch(query):
-                return flow.refuse(ILLEGAL_CHARS, "request.params")
+                return _refuse(flow, ILLEGAL_CHARS, "request.params")
             out = raw_request(method, base, path, query.decode("ascii"), body, None)
             return await self._forward(out, flow, retry=method == "GET")
 
         bot = self.auth.identify(api_key)
         if isinstance(bot, BinanceError):
-            return flow.refuse(bot, "auth.api_key")
-        flow.bot = bot
+            return _refuse(flow, bot, "auth.api_key")
+        flow.bot, flow.account = bot.name, bot.account
         if route.kind == "api_key" and not signed:
             # A client that signs its listenKey calls (the PM docs' reading of USER_STREAM,
             # §3.1) goes through the signed path below and is re-signed like any other.
             return await self._key_only(flow, bot, base, query, body)
         return await self._signed(flow, route, bot, base, query, body, request_id, received_at)
 
-    async def _local(self, scope: Scope, receive: Receive, flow: _Flow, request_id: str) -> Answer:
+    async def _local(
+        self, scope: Scope, receive: Receive, flow: RequestRecord, request_id: str
+    ) -> Answer:
         """/gateway/v1/*: authenticated and verified like any signed request, answered here."""
         assert self._bot_api is not None
         api_key, body = await self._read(scope, receive)
         if body is None:
-            return flow.refuse(PAYLOAD_TOO_LARGE, "request.body_too_large")
+            return _refuse(flow, PAYLOAD_TOO_LARGE, "request.body_too_large")
         bot = self.auth.identify(api_key)
         if isinstance(bot, BinanceError):
-            return flow.refuse(bot, "auth.api_key")
-        flow.bot = bot
+            return _refuse(flow, bot, "auth.api_key")
+        flow.bot, flow.account = bot.name, bot.account
         params = parse_params(flow.method, scope["query_string"], body)
         if isinstance(params, BinanceError):
-            return flow.refuse(params, "request.params")
+            return _refuse(flow, params, "request.params")
         flow.params = params
         error = await self.auth.verify(bot, params, self._clock.now_ms())
         if error is not None:
-            return flow.refuse(error, _auth_rule(error))
+            return _refuse(flow, error, _auth_rule(error))
         return await self._bot_api.handle(bot, flow.method, flow.path, params, request_id)
 
     async def _key_only(
-        self, flow: _Flow, bot: Bot, base: str, query: bytes, body: bytes
+        self, flow: RequestRecord, bot: Bot, base: str, query: bytes, body: bytes
     ) -> Answer:
         """API-key-only endpoints (listenKey): the bot's key checked, the account's sent."""
         if not bot.may_call(flow.method, flow.path):
-            return flow.refuse(NOT_ALLOWED, "bot.allow_endpoints")
+            return _refuse(flow, NOT_ALLOWED, "bot.allow_endpoints")
         if not _QUERY_CHARS.fullmatch(query):
-            return flow.refuse(ILLEGAL_CHARS, "request.params")
+            return _refuse(flow, ILLEGAL_CHARS, "request.params")
         account = self._accounts[bot.account]
         out = raw_request(flow.method, base, flow.path, query.decode("ascii"), body, account)
         return await self._forward(out, flow, retry=flow.method == "GET")
 
     async def _signed(
         self,
-        flow: _Flow,
+        flow: RequestRecord,
         route: Route,
         bot: Bot,
         base: str,
@@ -337,21 +293,21 @@ class Gateway:
         method = flow.method
         params = parse_params(method, query, body)
         if isinstance(params, BinanceError):
-            return flow.refuse(params, "request.params")
+            return _refuse(flow, params, "request.params")
         flow.params = params
         t0 = time.perf_counter_ns()
         error = await self.auth.verify(bot, params, self._clock.now_ms())
         flow.auth_us = (time.perf_counter_ns() - t0) // 1000
         if error is not None:
-            return flow.refuse(error, _auth_rule(error))
+            return _refuse(flow, error, _auth_rule(error))
         if not bot.may_call(method, flow.path):
-            return flow.refuse(NOT_ALLOWED, "bot.allow_endpoints")
+            return _refuse(flow, NOT_ALLOWED, "bot.allow_endpoints")
         perm = self._perm
         money_out = bot.allow_money_out if perm is None else perm.money_out(bot)
         if route.kind == "money_out" and not money_out:
-            return flow.refuse(MONEY_OUT_REFUSED, "route.money_out")
+            return _refuse(flow, MONEY_OUT_REFUSED, "route.money_out")
         if perm is not None and route.kind != "order" and not perm.endpoint(bot, method, flow.path):
-            return flow.refuse(PROFILE_NOT_ALLOWED, "policy.allowed_endpoints")
+            return _refuse(flow, PROFILE_NOT_ALLOWED, "policy.allowed_endpoints")
         account = self._accounts[bot.account]
         if route.kind == "order":
             return await self._order(
@@ -362,7 +318,7 @@ class Gateway:
 
     async def _order(
         self,
-        flow: _Flow,
+        flow: RequestRecord,
         route: Route,
         bot: Bot,
         account: Account,
@@ -379,7 +335,7 @@ class Gateway:
         t1 = time.perf_counter_ns()
         flow.check_us, flow.reserve_us = (t1 - t0) // 1000, decision.reserve_us
         if not isinstance(decision, Accept):
-            return flow.refuse(decision.error, f"gate.{decision.rule}", decision.headers)
+            return _refuse(flow, decision.error, f"gate.{decision.rule}", decision.headers)
         sent = params if decision.params is None else decision.params
         out = resigned_request(flow.method, base, flow.path, sent, account, self._clock.now_ms())
         answer = await self._forward(out, flow, retry=False)
@@ -393,7 +349,7 @@ class Gateway:
             from_exception(exc, request_id)
         return answer
 
-    async def _forward(self, out: Outbound, flow: _Flow, *, retry: bool) -> Answer:
+    async def _forward(self, out: Outbound, flow: RequestRecord, *, retry: bool) -> Answer:
         try:
             resp = await send_upstream(self._upstream, out, retry_once=retry)
         except UpstreamError as exc:

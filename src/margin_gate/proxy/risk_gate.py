@@ -182,21 +182,22 @@ class RiskGate:
         account = bot.account
         manual = route.order_kind == MANUAL_LIQUIDATION
         engine_path, engine_params = _engine_route(method, path, params)
-        view = self.store.view(account)
-        intent: OrderIntent | None = None
-        # Loans need no instruments: a repay is judged (and passes) even before state loads.
-        loan = engine_path in _LOAN_PATHS
-        if engine_path is not None and (view.risk is not None or loan):
-            instruments = view.risk.snapshot.instruments if view.risk is not None else {}
-            parsed = parse_intent(method, engine_path, engine_params, instruments)
-            if isinstance(parsed, BinanceError):
-                return _refused(deny.Refusal("policy.params", parsed), profile, view)
-            intent = parsed
         if not reserve:
+            view = self.store.view(account)
+            intent = _intent(method, engine_path, engine_params, view)
+            if isinstance(intent, BinanceError):
+                return _refused(deny.Refusal("policy.params", intent), profile, view)
             return self._judge_view(bot, method, path, engine_path, manual, intent, view, profile)
         async with self.store.ordering(account):
+            # One view per order, taken once the account is ours (the intent is parsed with
+            # its instruments here too: synchronous, so it costs the lock nothing extra with
+            # the memory store, and spares a second view()).
+            view = self.store.view(account)
+            intent = _intent(method, engine_path, engine_params, view)
+            if isinstance(intent, BinanceError):
+                return _refused(deny.Refusal("policy.params", intent), profile, view)
             return await self._judge_and_reserve(
-                bot, method, path, engine_path, manual, intent, params, request_id, profile
+                bot, method, path, engine_path, manual, intent, params, request_id, profile, view
             )
 
     async def _judge_and_reserve(
@@ -210,9 +211,9 @@ class RiskGate:
         params: Params,
         request_id: str,
         profile: EffectiveProfile,
+        view: AccountView,
     ) -> Verdict:
         account = bot.account
-        view = self.store.view(account)
         for _ in range(MAX_TRIES):
             verdict = self._judge_view(bot, method, path, engine_path, manual, intent, view,
                                        profile)  # fmt: skip
@@ -322,6 +323,20 @@ class RiskGate:
                 await self.store.release(account, ids)
             except StateUnavailable:
                 _log.warning("release of %s failed; TTL will expire them", ids)
+
+
+def _intent(
+    method: str, engine_path: str | None, engine_params: dict[str, str], view: AccountView
+) -> OrderIntent | BinanceError | None:
+    """The margin engine's reading of the order (None: not projectable, or no state yet)."""
+    if engine_path is None:
+        return None
+    risk = view.risk
+    if risk is None and engine_path not in _LOAN_PATHS:
+        return None
+    # Loans need no instruments: a repay is judged (and passes) even before state loads.
+    instruments = risk.snapshot.instruments if risk is not None else {}
+    return parse_intent(method, engine_path, engine_params, instruments)
 
 
 def _direction(view: AccountView, intent: OrderIntent | None) -> tuple[Decimal | None, bool]:
