@@ -12,7 +12,6 @@ result never depends on the order of updates.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from collections.abc import Mapping
 from decimal import Decimal
 
 from margin_gate.margin.brackets import BracketTable
@@ -29,7 +28,7 @@ from margin_gate.margin.unimmr import Terms
 from margin_gate.margin.unimmr import loan_maint_margin
 from margin_gate.margin.unimmr import wallet_equity
 
-__all__ = ["AssetState", "SymbolState", "Totals", "accumulate", "add_into"]
+__all__ = ["AssetState", "SymbolState", "Totals", "add_into"]
 
 _add = EXACT.add
 _sub = EXACT.subtract
@@ -118,15 +117,13 @@ class AssetState:
         if self.n_pending == 0:
             self.pending = [ZERO, ZERO, ZERO, ZERO]
 
-    def inputs(self, with_pending: bool, extra: list[Decimal] | None = None) -> list[Decimal]:
-        """(E, umMM, cmMM, loanMM) in asset units, optionally + pending deltas + `extra`
-        (the exact sums rounded to decimal128)."""
+    def inputs(self, with_pending: bool) -> list[Decimal]:
+        """(E, umMM, cmMM, loanMM) in asset units, optionally + the pending deltas (the exact
+        sums rounded to decimal128)."""
         plus = ENGINE_CONTEXT.plus
         v = [self.wallet + self.pnl, plus(self.um_mm), plus(self.cm_mm), self.loan_mm]
         if with_pending:
             add_into(v, self.pending, 1)
-        if extra is not None:
-            add_into(v, extra, 1)
         return v
 
 
@@ -157,11 +154,3 @@ def add_into(target: list[Decimal], delta: Iterable[Decimal], sign: int) -> None
     """target += sign × delta, element-wise."""
     for i, d in enumerate(delta):
         target[i] += d if sign > 0 else -d
-
-
-def accumulate(
-    acc: dict[str, list[Decimal]], deltas: Mapping[str, tuple[Decimal, ...]], sign: int
-) -> None:
-    """Add sign × each asset's delta into `acc` (asset → 4 sums)."""
-    for name, d in deltas.items():
-        add_into(acc.setdefault(name, [ZERO, ZERO, ZERO, ZERO]), d, sign)

@@ -354,8 +354,7 @@ class AccountRisk:
             terms = self._terms(name, a.rate, inputs)
             old = a.terms_p
             for i in range(5):
-                if terms[i] is not old[i]:
-                    totals[i] = _add(totals[i], _sub(terms[i], old[i]))
+                totals[i] = _add(totals[i], _sub(terms[i], old[i]))
             if terms is not ZERO_TERMS:
                 rows.append((name, inputs, terms, self._prices[name]))
         return totals, rows
@@ -480,7 +479,7 @@ class AccountRisk:
         else:
             pnl = mm = ZERO
         a = self._asset(instrument.margin_asset)
-        a.add_futures(instrument.market, pnl - state.pnl, mm - state.mm)
+        a.add_futures(instrument.market, _sub(pnl, state.pnl), _sub(mm, state.mm))
         state.positions, state.pnl, state.mm = legs, pnl, mm
         stored = symbol in self._symbols
         if legs and not stored:
