@@ -30,6 +30,7 @@ import cProfile
 import hashlib
 import hmac
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -187,6 +188,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             orders = _orders(args.orders, "run")
             profiler = cProfile.Profile() if args.profile else None
             cpu0, wall0 = time.process_time(), time.perf_counter()
+            ru0 = resource.getrusage(resource.RUSAGE_SELF)
             if profiler is not None:
                 profiler.enable()
             statuses = await _drive(app, orders, args.concurrency)
@@ -194,6 +196,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 profiler.disable()
                 profiler.dump_stats(args.profile)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
             if request_log is not None:
                 request_log.close()
     finally:
@@ -206,6 +209,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "path": "pass-through" if args.pass_through else "order path",
         "cpu_us_per_order": round(cpu / n * 1e6, 1),
         "wall_us_per_order": round(wall / n * 1e6, 1),
+        "user_us": round((ru1.ru_utime - ru0.ru_utime) / n * 1e6, 1),
+        "sys_us": round((ru1.ru_stime - ru0.ru_stime) / n * 1e6, 1),
         "statuses": statuses,
     }
 

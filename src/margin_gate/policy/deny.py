@@ -26,6 +26,8 @@ from margin_gate.wire.errors import BinanceError
 __all__ = ["Refusal", "fmt"]
 
 _INF = Decimal("Infinity")
+_HUGE = Decimal("1e9")  # uniMMR past this reads "inf" (no maintenance margin to speak of)
+_SPECS = {4: ".4f", 6: ".6f"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +40,9 @@ def fmt(value: Decimal | None, places: int = 4) -> str:
     """A uniMMR for humans: 4 decimals, "inf" when there is no maintenance margin."""
     if value is None:
         return "n/a"
-    if value == _INF or value >= Decimal("1e9"):
+    if value >= _HUGE:  # infinity included
         return "inf"
-    return f"{value:.{places}f}"
+    return format(value, _SPECS.get(places) or f".{places}f")
 
 
 def _refuse(rule: str, base: BinanceError, explanation: str) -> Refusal:

@@ -22,6 +22,7 @@ import asyncio
 import ssl
 from collections import deque
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -116,6 +117,11 @@ class _Origin:
         self.port = parts.port or (443 if self.tls else 80)
         default = (self.tls and self.port == 443) or (not self.tls and self.port == 80)
         self.host_header = (self.host if default else f"{self.host}:{self.port}").encode("ascii")
+        # The header lines every request to this origin starts with.
+        self.head = b"Host: %s\r\nUser-Agent: %s\r\nAccept: */*\r\n" % (
+            self.host_header,
+            _USER_AGENT,
+        )
         self.idle: deque[_Connection] = deque()
         self.slots = asyncio.Semaphore(limit)
 
@@ -136,6 +142,20 @@ class H1Upstream:
         self._keepalive = keepalive_s
         self._origins: dict[str, _Origin] = {}
         self._ssl = ssl_context
+        # id(read-only header mapping) -> (the mapping, its serialized lines): the gateway
+        # sends one of a few shared mappings (proxy/forward.py `account_headers`).
+        self._blocks: dict[int, tuple[Mapping[str, str], bytes]] = {}
+
+    def _header_block(self, headers: Mapping[str, str]) -> bytes:
+        cached = self._blocks.get(id(headers))
+        if cached is not None and cached[0] is headers:
+            return cached[1]
+        block = b"".join([f"{k}: {v}\r\n".encode("latin-1") for k, v in headers.items()])
+        # Only immutable mappings are cached (a dict could change under the same id); the
+        # entry keeps the mapping alive, so its id cannot be reused meanwhile.
+        if type(headers) is MappingProxyType and len(self._blocks) < 64:
+            self._blocks[id(headers)] = (headers, block)
+        return block
 
     async def send(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
@@ -148,7 +168,7 @@ class H1Upstream:
         origin = self._origins.get(base)
         if origin is None:
             origin = self._origins[base] = _Origin(base, self._pool_size)
-        data = _serialize(method, target, origin.host_header, headers, body)
+        data = _serialize(method, target, origin.head, self._header_block(headers), body)
         async with origin.slots:
             loop = asyncio.get_running_loop()
             conn = self._idle(origin, loop.time())
@@ -210,18 +230,13 @@ def _expire(waiter: asyncio.Future[UpstreamResponse]) -> None:
         waiter.set_exception(UpstreamTimeout("no answer within the timeout"))
 
 
-def _serialize(
-    method: str, target: str, host: bytes, headers: Mapping[str, str], body: bytes | None
-) -> bytes:
-    lines = [
-        f"{method} {target} HTTP/1.1".encode("ascii"),
-        b"Host: " + host,
-        b"User-Agent: " + _USER_AGENT,
-        b"Accept: */*",
-    ]
-    lines += [f"{k}: {v}".encode("latin-1") for k, v in headers.items()]
+def _serialize(method: str, target: str, head: bytes, headers: bytes, body: bytes | None) -> bytes:
+    """The request: request line, the origin's fixed lines, `headers` (serialized lines), the
+    body's length, the body."""
+    line = f"{method} {target} HTTP/1.1\r\n".encode("ascii")
     if body:
-        lines.append(b"Content-Length: " + str(len(body)).encode("ascii"))
-    elif method in ("POST", "PUT"):
-        lines.append(b"Content-Length: 0")
-    return b"\r\n".join(lines) + b"\r\n\r\n" + (body or b"")
+        length = b"Content-Length: %d\r\n\r\n" % len(body)
+        return b"".join((line, head, headers, length, body))
+    if method in ("POST", "PUT"):
+        return b"".join((line, head, headers, b"Content-Length: 0\r\n\r\n"))
+    return b"".join((line, head, headers, b"\r\n"))

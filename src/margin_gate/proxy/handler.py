@@ -79,6 +79,8 @@ _METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})  # all Binance's REST API
 
 
 _CONNECTION_CLOSE = (b"connection", b"close")
+_ROUTE_CACHE = 4096  # (method, raw path) -> (path, route) entries
+_BAD_PATH = ("", Route("other", ""))  # the memo's "refused path" (compared by identity)
 
 
 class InFlightCounter(Protocol):
@@ -144,6 +146,7 @@ class Gateway:
         self._clock = clock
         self._max_body = max_body_bytes
         self._ids = itertools.count(1)
+        self._routes: dict[tuple[str, bytes], tuple[str, Route]] = {}
         self._id_prefix = f"{os.getpid():x}-{int(time.time()):x}-"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -207,11 +210,12 @@ class Gateway:
         method = flow.method
         if method not in _METHODS:
             return _refuse(flow, METHOD_NOT_ALLOWED, "route.method")
-        path = check_path(scope.get("raw_path") or scope["path"].encode("latin-1"))
-        if path is None:
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("latin-1")
+        routed = self._routes.get((method, raw_path)) or self._route(method, raw_path)
+        if routed is _BAD_PATH:
             return _refuse(flow, BAD_PATH, "route.bad_path")
+        path, route = routed
         flow.path = path
-        route = classify(method, path)
         flow.route = route
         if route.prefix == "operator" and self._operator is not None:
             _, body = await self._read(scope, receive)
@@ -245,6 +249,17 @@ class Gateway:
             # §3.1) goes through the signed path below and is re-signed like any other.
             return await self._key_only(flow, bot, base, query, body)
         return await self._signed(flow, route, bot, base, query, body, request_id, received_at)
+
+    def _route(self, method: str, raw_path: bytes) -> tuple[str, Route]:
+        """check_path + classify (`_BAD_PATH` for a path we refuse), memoized: bots call a
+        handful of endpoints. Bounded (a client can send any number of distinct paths):
+        cleared when full."""
+        path = check_path(raw_path)
+        routed = _BAD_PATH if path is None else (path, classify(method, path))
+        if len(self._routes) >= _ROUTE_CACHE:
+            self._routes.clear()
+        self._routes[(method, raw_path)] = routed
+        return routed
 
     async def _local(
         self, scope: Scope, receive: Receive, flow: RequestRecord, request_id: str

@@ -98,3 +98,39 @@ def test_raw_when_public_then_no_key_and_query_untouched() -> None:
 def test_raw_when_api_key_only_then_exchange_key() -> None:
     out = raw_request("PUT", "http://u", "/papi/v1/listenKey", "", b"", _account())
     assert out.headers == {"X-MBX-APIKEY": "exchangeKey1"}
+
+
+def test_encoding_is_wire_params_encoding_for_any_text() -> None:
+    # Arrange: names and values of every kind (the forwarder's fast paths must not change a
+    # byte of what encode_params would produce)
+    import random
+
+    from margin_gate.proxy.forward import encode_value
+    from margin_gate.wire.params import encode_params
+
+    rng = random.Random(8)
+    alphabet = "AZaz09-_.~ +/=&%?#[]{}\",:'é€\t"
+    texts = ["", "BTCUSDT", "0.002", "mg-1f-2a", "1e-05", '[{"a":1}]', "ÄÖ", "a b"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10))) for _ in range(500)]
+    # Act / Assert
+    for text in texts:
+        assert (
+            encode_params([(text, text)]).decode() == f"{encode_value(text)}={encode_value(text)}"
+        )
+
+
+def test_header_mappings_are_shared_and_read_only() -> None:
+    account = _account()
+    a = resigned_request("POST", "https://x", "/papi/v1/um/order", _params("POST", b"a=1"),
+                         account, 1)  # fmt: skip
+    b = resigned_request("POST", "https://x", "/papi/v1/um/order", _params("POST", b"b=2"),
+                         account, 2)  # fmt: skip
+    assert a.headers is b.headers
+    assert dict(a.headers) == {"X-MBX-APIKEY": "exchangeKey1",
+                               "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+    try:
+        a.headers["X-MBX-APIKEY"] = "other"  # type: ignore[index]
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("header mapping is writable")
