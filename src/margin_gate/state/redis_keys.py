@@ -3,11 +3,14 @@
 Every key of one account carries the hash tag `{<deployment>:<account>}`, so all of them live in
 one Redis Cluster slot and one Lua script may touch them together:
 
-    mg:{<dep>:<acct>}:snap           string  account data JSON (serial.data_to_json)
+    mg:{<dep>:<acct>}:data           hash    account data, one field per entry (serial.data_fields)
     mg:{<dep>:<acct>}:static         string  static market data JSON (instruments, brackets, ...)
-    mg:{<dep>:<acct>}:meta           hash    v (data version), iv (in-flight version)
+    mg:{<dep>:<acct>}:meta           hash    v (data version), dt (its random token),
+                                             iv (in-flight version), f1 f2 (in-flight fingerprint)
     mg:{<dep>:<acct>}:inflight       hash    reservation id → reservation JSON
     mg:{<dep>:<acct>}:inflight:exp   zset    reservation id → expiry (epoch ms)
+    mg:{<dep>:<acct>}:inflight:ix    hash    reservation id → "<nonce hi> <nonce lo> <match key>"
+    mg:{<dep>:<acct>}:inflight:mk    hash    match key (c:<clientId>, l:<asset>) → JSON list of ids
     mg:{<dep>:<acct>}:prices         hash    m:<symbol> / x:<asset> → "<price>|<recv ms>";
                                              h → stream health JSON
     mg:{<dep>:<acct>}:lease          string  stream owner's replica id (SET NX PX)
@@ -37,24 +40,33 @@ BAD_SENTINEL = "sentinel URL needs redis+sentinel://host:port[,host:port]/<servi
 class AccountKeys:
     """The keys of one account (see module docstring)."""
 
-    snap: str
+    data: str
     static: str
     meta: str
     inflight: str
     expiry: str
+    index: str
+    match: str
     prices: str
     lease: str
     channel: str
+
+    @property
+    def reservations(self) -> list[str]:
+        """The KEYS every reservation script starts with (redis_scripts)."""
+        return [self.meta, self.inflight, self.expiry, self.index, self.match]
 
     @classmethod
     def of(cls, deployment: str, account: str) -> AccountKeys:
         base = f"mg:{{{deployment}:{account}}}"
         return cls(
-            f"{base}:snap",
+            f"{base}:data",
             f"{base}:static",
             f"{base}:meta",
             f"{base}:inflight",
             f"{base}:inflight:exp",
+            f"{base}:inflight:ix",
+            f"{base}:inflight:mk",
             f"{base}:prices",
             f"{base}:lease",
             f"{base}:notify",

@@ -1,13 +1,25 @@
-"""A replica's local mirror of Redis state: pub/sub follower, reloads, and applying answers.
+"""A replica's local mirror of Redis state: pub/sub follower, reloads, and this replica's own
+writes applied ahead of their confirmation.
 
-Messages on `mg:{dep:acct}:notify` (JSON):
-- `{"t":"d","v","iv","rm":[ids],"h":health,"data":{...}}` — owner wrote account data (full).
+Messages on `mg:{dep:acct}:notify` (JSON), in the order Redis executed the scripts:
+- `{"t":"d","v","dt","iv","rm":[ids],"h":health,"x":{"full","sv","set":{field: value},
+  "del":[fields]}}` — the owner committed data version `v` (token `dt`): only the changed
+  fields (serial.delta_fields), or all of them (`full`, a REST load); `rm`: reservations the
+  commit converted or purged (`iv` bumped when any).
 - `{"t":"r","iv","add":[reservations]}` / `{"t":"r","iv","rm":[ids]}` — in-flight set changed.
 - `{"t":"p","m":{sym:[price,ms]},"x":{asset:[price,ms]},"h"?}` / `{"t":"h","h"}` — prices, health.
-Data messages carry the whole account data, so any newer `v` simply replaces the mirror's.
-In-flight messages are deltas: applied when `iv` is exactly the next version, ignored when
-older, and a gap triggers a reload (LOAD script: everything, atomically). While the pub/sub
+Data messages apply when `v` is the next version, in-flight ones when `iv` is; older ones are
+ignored, a gap or an unparseable message triggers a reload (LOAD script: everything,
+atomically; messages arriving meanwhile are buffered and replayed). While the pub/sub
 connection is down the mirror says so (`mirror_problem`), which makes the account stale.
+
+`Mirror` keeps, per account, what Redis confirmed (`confirmed`, `v`, `iv`) apart from this
+replica's own writes that are applied locally but not yet seen on the channel: reservations
+sent (`adding`), releases sent (`releasing`), the owner's commits sent (`commits`). The local
+view is always `confirmed − releasing + adding` on top of the newest data, so the next order
+projects against the previous one's reservation before Redis has answered (pipelining). Any
+divergence only costs conflicts, never a wrong acceptance: RESERVE checks the exact content
+the caller saw (redis_scripts).
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Iterable
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -27,22 +40,32 @@ from redis.exceptions import RedisError
 from margin_gate.state.account import LiveAccount
 from margin_gate.state.codec_market import PriceTick
 from margin_gate.state.data import AccountData
+from margin_gate.state.data import Changes
 from margin_gate.state.data import Static
 from margin_gate.state.redis_scripts import LOAD
-from margin_gate.state.serial import data_from_json
+from margin_gate.state.reservations import HALF
+from margin_gate.state.reservations import split_nonce
+from margin_gate.state.serial import apply_fields
+from margin_gate.state.serial import data_from_fields
 from margin_gate.state.serial import health_from_json
 from margin_gate.state.serial import reservation_from_json
 from margin_gate.state.serial import static_from_json
+from margin_gate.state.types import Reservation
 from margin_gate.tasks import cancel_all
 from margin_gate.tasks import spawn
 
 if TYPE_CHECKING:
     from margin_gate.state.redis_store import RedisStore
 
-__all__ = ["Follower", "absorb"]
+__all__ = ["Follower", "Mirror", "OutOfStep"]
 
 _log = logging.getLogger("margin_gate.state.mirror")
 DISCONNECTED = "state mirror disconnected from Redis"
+RELOADING = "state mirror reloading from Redis"
+
+
+class OutOfStep(Exception):
+    """A message that does not follow what the mirror holds: reload."""
 
 
 def _s(value: object) -> str:
@@ -53,25 +76,298 @@ def _pairs(flat: Sequence[Any]) -> list[tuple[str, str]]:
     return [(_s(flat[i]), _s(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
-async def _static(store: RedisStore, acct: LiveAccount, data_json: bytes | str) -> Static:
-    """The static data a data JSON refers to: the mirror's, unless its version moved."""
-    sv = orjson.loads(data_json)["sv"]
-    if sv == acct.data.static_version and acct.data.loaded:
-        return acct.data.static
-    raw = await store.client.get(store.keys(acct.name).static)
-    return static_from_json(raw) if raw else Static()
+class Mirror:
+    """One account's confirmed Redis state and this replica's unconfirmed writes."""
 
+    def __init__(self, acct: LiveAccount) -> None:
+        self.acct = acct
+        self.v = 0  # data version the channel confirmed
+        self.iv = 0  # in-flight version the channel confirmed
+        self.confirmed: dict[str, Reservation] = {}
+        self.fingerprint = (0, 0)  # of `confirmed`
+        self.adding: dict[str, Reservation] = {}
+        self.releasing: dict[str, int | None] = {}  # id → Redis iv when it was found absent
+        self.commits: dict[int, tuple[str, frozenset[str]]] = {}  # v → (token, predicted rm)
+        self.loading = False
+        self.buffered: list[dict[str, Any]] = []
+        self.target = (0, 0)  # versions a conflict reported: no new reserve before we are there
+        self._advanced = asyncio.Event()
 
-async def absorb(
-    store: RedisStore, acct: LiveAccount, v: int, iv: int, inflight: Any, snap: Any
-) -> None:
-    """Apply a RESERVE conflict answer: newer data and the current in-flight set."""
-    if snap and v > acct.data.version:
-        data = data_from_json(snap, await _static(store, acct, snap))
-        acct.replace_data(data)
-    if iv > acct.inflight_version or (iv == acct.inflight_version and not acct.reservations):
-        reservations = {rid: reservation_from_json(j) for rid, j in _pairs(inflight)}
-        acct.set_reservations(reservations, iv)
+    # -- the local view --
+
+    def label(self) -> int:
+        """The view's in-flight version: Redis's, once this replica's writes are confirmed."""
+        return self.iv + len(self.adding) + len(self.releasing)
+
+    def _target(self, rid: str) -> Reservation | None:
+        if rid in self.releasing:
+            return None
+        found = self.adding.get(rid)
+        return found if found is not None else self.confirmed.get(rid)
+
+    def sync(self, ids: Iterable[str]) -> None:
+        """Make the local view of `ids` what confirmed/adding/releasing say."""
+        have = self.acct.reservations
+        added: list[Reservation] = []
+        removed: list[str] = []
+        for rid in ids:
+            want = self._target(rid)
+            if want is None:
+                if rid in have:
+                    removed.append(rid)
+            elif have.get(rid) is not want:
+                added.append(want)
+        self.acct.apply_reservations(added, removed, self.label())
+
+    # -- confirmed set --
+
+    def _confirm(self, r: Reservation) -> None:
+        old = self.confirmed.get(r.id)
+        if old is not None:
+            self._count(old.nonce, -1)
+        self.confirmed[r.id] = r
+        self._count(r.nonce, 1)
+
+    def _unconfirm(self, rid: str) -> None:
+        old = self.confirmed.pop(rid, None)
+        if old is not None:
+            self._count(old.nonce, -1)
+
+    def _count(self, nonce: int, sign: int) -> None:
+        hi, lo = split_nonce(nonce)
+        a, b = self.fingerprint
+        self.fingerprint = ((a + sign * hi) % HALF, (b + sign * lo) % HALF)
+
+    # -- this replica's writes --
+
+    def reserving(self, reservations: Sequence[Reservation]) -> None:
+        for r in reservations:
+            self.adding[r.id] = r
+        self.sync(r.id for r in reservations)
+
+    def reserved(self, reservations: Sequence[Reservation], iv: int) -> None:
+        """RESERVE recorded them at `iv`. Normally their add message is still to come; if the
+        mirror is already past `iv` (a reload skipped it), Redis's set is the truth."""
+        if iv <= self.iv:
+            for r in reservations:
+                if self.adding.get(r.id) is r:
+                    del self.adding[r.id]
+            self.sync(r.id for r in reservations)
+
+    def not_reserved(self, reservations: Sequence[Reservation]) -> None:
+        """RESERVE refused them (duplicate id), or its fate is unknown (Redis unreachable:
+        its message, if it ran, adds them)."""
+        for r in reservations:
+            if self.adding.get(r.id) is r:
+                del self.adding[r.id]
+        self.sync(r.id for r in reservations)
+
+    def conflicted(self, reservations: Sequence[Reservation], v: int, iv: int) -> None:
+        """RESERVE found other content at (v, iv). Every reservation this replica sent after
+        these was projected on top of them and carries them in its expected fingerprint, so
+        it cannot be accepted either: all of them leave the view now (their own answers will
+        be conflicts too). New reserves wait until the channel reached (v, iv)."""
+        first = next((r.id for r in reservations if self.adding.get(r.id) is r), None)
+        doomed: list[str] = []
+        if first is not None:
+            ids = list(self.adding)
+            doomed = ids[ids.index(first) :]
+            for rid in doomed:
+                del self.adding[rid]
+        self.target = (max(self.target[0], v), max(self.target[1], iv))
+        self.sync(doomed)
+
+    def behind(self) -> bool:
+        """A conflict reported versions the channel has not brought yet."""
+        return self.v < self.target[0] or self.iv < self.target[1]
+
+    def releasing_ids(self, ids: Sequence[str]) -> None:
+        for rid in ids:
+            self.adding.pop(rid, None)
+            self.releasing[rid] = None
+        self.sync(ids)
+
+    def released(self, ids: Sequence[str], iv: int) -> None:
+        """The release answered with Redis at `iv`: once the mirror reached `iv`, an id no
+        longer confirmed needs no more waiting (removed by us or by anyone before)."""
+        for rid in ids:
+            if rid in self.releasing:
+                self.releasing[rid] = iv
+        self._settle_releases()
+
+    def not_released(self, ids: Sequence[str]) -> None:
+        """The release failed (Redis unreachable): count them again."""
+        for rid in ids:
+            self.releasing.pop(rid, None)
+        self.sync(ids)
+
+    def stamp(self, r: Reservation) -> None:
+        """A settled state (accepted / unknown) Redis recorded: no version change."""
+        for where in (self.adding, self.confirmed):
+            current = where.get(r.id)
+            if current is not None and current.nonce == r.nonce:
+                where[r.id] = r
+        self.sync((r.id,))
+
+    def committing(
+        self, data: AccountData, changes: Changes | None, token: str, predicted: Iterable[str]
+    ) -> None:
+        """The owner applies its commit before sending it (`data.version` is the new v)."""
+        acct = self.acct
+        acct.data_token = token
+        acct.replace_data(data, changes)
+        gone = frozenset(predicted)
+        self.commits[data.version] = (token, gone)
+        for rid in gone:
+            self.adding.pop(rid, None)
+            self.releasing[rid] = None
+        self.sync(gone)
+
+    def committed(self, v: int, removed: Sequence[str]) -> None:
+        """COMMIT answered: reservations it was predicted to remove but did not are back."""
+        own = self.commits.get(v)
+        if own is None:
+            return
+        kept = [rid for rid in own[1] if rid not in removed]
+        for rid in kept:
+            self.releasing.pop(rid, None)
+        self.sync(kept)
+
+    def _settle_releases(self) -> None:
+        done = [
+            rid
+            for rid, at in self.releasing.items()
+            if at is not None and at <= self.iv and rid not in self.confirmed
+        ]
+        for rid in done:
+            del self.releasing[rid]
+        if done:
+            self.sync(done)
+
+    # -- the channel --
+
+    def apply(self, msg: dict[str, Any]) -> None:
+        """Apply one message (OutOfStep: reload)."""
+        if self.loading:
+            self.buffered.append(msg)
+            return
+        kind = msg.get("t")
+        acct = self.acct
+        if "h" in msg:
+            acct.set_health(health_from_json(msg["h"]))
+        if kind == "p":
+            acct.update_prices(
+                {s: PriceTick(Decimal(p), int(t)) for s, (p, t) in msg["m"].items()},
+                {a: PriceTick(Decimal(p), int(t)) for a, (p, t) in msg["x"].items()},
+            )
+            return
+        if kind == "d":
+            self._data(msg)
+        if kind in ("d", "r"):
+            self._inflight(msg)
+        self._advanced.set()
+        self._advanced = asyncio.Event()
+
+    def _data(self, msg: dict[str, Any]) -> None:
+        v = int(msg["v"])
+        if v <= self.v:
+            return
+        if v > self.v + 1:
+            raise OutOfStep(f"data version {v} after {self.v}")
+        own = self.commits.pop(v, None)
+        if own is not None:
+            if own[0] != msg["dt"]:
+                raise OutOfStep(f"data version {v} written by another owner")
+            self.v = v  # this replica's commit: applied when it was sent
+            return
+        if self.commits:
+            raise OutOfStep(f"data version {v} written while our commit is in flight")
+        acct = self.acct
+        delta = msg["x"]
+        if int(delta["sv"]) != acct.data.static_version or not acct.data.loaded:
+            raise OutOfStep("static data changed")  # fetch it with a reload
+        old = acct.data
+        if delta["full"]:
+            new = data_from_fields(delta["set"], old.static, v)
+            changes = None
+        else:
+            new = old.copy()
+            apply_fields(new, delta["set"], delta["del"])
+            new.version = v
+            changes = Changes.between(old, new)
+        acct.data_token = str(msg["dt"])
+        acct.replace_data(new, changes)
+        self.v = v
+
+    def _inflight(self, msg: dict[str, Any]) -> None:
+        iv = int(msg["iv"])
+        if iv <= self.iv:
+            return
+        if iv > self.iv + 1:
+            raise OutOfStep(f"in-flight version {iv} after {self.iv}")
+        self.iv = iv
+        touched: list[str] = []
+        for raw in msg.get("add", ()):
+            r = reservation_from_json(raw)
+            mine = self.adding.get(r.id)
+            if mine is not None and mine.nonce == r.nonce:
+                del self.adding[r.id]
+                r = mine  # keep a state this replica stamped meanwhile
+            self._confirm(r)
+            touched.append(r.id)
+        for x in msg.get("rm", ()):
+            rid = str(x)
+            self._unconfirm(rid)
+            self.releasing.pop(rid, None)
+            touched.append(rid)
+        self.sync(touched)
+        if self.releasing:
+            self._settle_releases()
+
+    # -- waiting and loading --
+
+    async def caught_up(self, v: int, iv: int, timeout: float) -> bool:
+        """Wait (bounded) until the channel confirmed at least (v, iv)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.v < v or self.iv < iv:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._advanced.wait(), left)
+        return True
+
+    def load(self, reply: Sequence[Any], static: Static) -> None:
+        """Replace everything confirmed with a LOAD answer (see Follower.reload)."""
+        meta, fields, _, inflight, _ = reply
+        v, iv = int(meta[0] or 0), int(meta[2] or 0)
+        acct = self.acct
+        for own in [x for x in self.commits if x <= v]:
+            del self.commits[own]
+        if not self.commits:  # else our newer commit is in flight: its message continues
+            data = (
+                data_from_fields({k: orjson.loads(x) for k, x in _pairs(fields)}, static, v)
+                if fields
+                else AccountData(version=v)
+            )
+            acct.data_token = _s(meta[1]) if meta[1] else ""
+            acct.replace_data(data)
+            if data.loaded:
+                acct.rebuild()
+        self.v, self.iv = v, iv
+        self.confirmed, self.fingerprint = {}, (0, 0)
+        for _, raw in _pairs(inflight):
+            self._confirm(reservation_from_json(raw))
+        for rid in [x for x in self.adding if x in self.confirmed]:
+            self.confirmed[rid] = self.adding.pop(rid)
+        for rid in [x for x in self.releasing if x not in self.confirmed]:
+            del self.releasing[rid]
+        wanted = {rid: r for rid in self.confirmed.keys() | self.adding.keys()
+                  if (r := self._target(rid)) is not None}  # fmt: skip
+        acct.set_reservations(wanted, self.label())
+        self._advanced.set()
+        self._advanced = asyncio.Event()
 
 
 class Follower:
@@ -83,25 +379,10 @@ class Follower:
         self._pending: set[str] = set()  # accounts to (re)subscribe / reload
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._applied = asyncio.Event()  # set after each batch of notifications
         self._load = store.client.register_script(LOAD)
         self.reconnects = 0
         self.reloads = 0
         self.connected = False
-
-    async def wait_for(self, account: str, inflight_version: int, timeout: float) -> bool:
-        """Wait (bounded) until the mirror of `account` has reached `inflight_version`."""
-        acct = self.store.account(account)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while acct.inflight_version < inflight_version:
-            if asyncio.get_running_loop().time() > deadline:
-                return False
-            self._applied.clear()
-            try:
-                await asyncio.wait_for(self._applied.wait(), timeout)
-            except TimeoutError:
-                return False
-        return True
 
     def track(self, account: str) -> None:
         self._channels[self.store.keys(account).channel] = account
@@ -126,13 +407,28 @@ class Follower:
             self._task = None
 
     async def reload(self, account: str) -> None:
-        """Replace the mirror of `account` with what Redis holds (atomic LOAD)."""
-        store, acct = self.store, self.store.account(account)
+        """Replace the mirror of `account` with what Redis holds (atomic LOAD); messages that
+        arrive meanwhile are buffered and replayed after it."""
+        store = self.store
+        mirror, acct = store.mirror(account), store.account(account)
         k = store.keys(account)
-        v, iv, snap, static, inflight, prices = await self._load(
-            keys=[k.meta, k.snap, k.static, k.inflight, k.prices]
-        )
-        self.reloads += 1
+        mirror.loading = True
+        try:
+            reply = await self._load(keys=[k.meta, k.data, k.static, k.inflight, k.prices])
+            self.reloads += 1
+            static = acct.data.static
+            raw_static = reply[2]
+            if raw_static:
+                static = static_from_json(raw_static)
+            self._prices(acct, reply[4])
+            mirror.load(reply, static)
+        finally:
+            mirror.loading = False
+            buffered, mirror.buffered = mirror.buffered, []
+        for msg in buffered:
+            self._apply(account, msg)
+
+    def _prices(self, acct: LiveAccount, prices: Sequence[Any]) -> None:
         marks: dict[str, PriceTick] = {}
         index: dict[str, PriceTick] = {}
         for field, value in _pairs(prices):
@@ -143,16 +439,6 @@ class Follower:
             tick = PriceTick(Decimal(price), int(at))
             (marks if field.startswith("m:") else index)[field[2:]] = tick
         acct.update_prices(marks, index)
-        if snap:
-            data = data_from_json(snap, static_from_json(static) if static else Static())
-        else:
-            data = AccountData()
-        data.version = int(v)
-        acct.replace_data(data)
-        if data.loaded:
-            acct.rebuild()
-        reservations = {rid: reservation_from_json(j) for rid, j in _pairs(inflight)}
-        acct.set_reservations(reservations, int(iv))
 
     async def _run(self) -> None:
         delay = 0.05
@@ -201,7 +487,6 @@ class Follower:
             while message is not None:
                 self._handle(message)
                 message = await pubsub.get_message(timeout=0)
-            self._applied.set()
 
     def _handle(self, message: dict[str, Any]) -> None:
         if message.get("type") != "message":
@@ -211,39 +496,21 @@ class Follower:
             return
         try:
             payload = orjson.loads(message["data"])
-            self._apply(self.store.account(account), payload)
-        except Exception as exc:  # a malformed message: reload rather than guess
-            _log.warning("%s: bad notification (%s); reloading", account, exc)
-            self.request_reload(account)
+        except orjson.JSONDecodeError as exc:
+            self._broken(account, exc)
+            return
+        self._apply(account, payload)
 
-    def _apply(self, acct: LiveAccount, msg: dict[str, Any]) -> None:
-        kind = msg.get("t")
-        if "h" in msg:
-            acct.set_health(health_from_json(msg["h"]))
-        if kind == "p":
-            acct.update_prices(
-                {s: PriceTick(Decimal(p), int(t)) for s, (p, t) in msg["m"].items()},
-                {a: PriceTick(Decimal(p), int(t)) for a, (p, t) in msg["x"].items()},
-            )
-            return
-        if kind == "d" and int(msg["v"]) > acct.data.version:
-            if msg["data"]["sv"] != acct.data.static_version or not acct.data.loaded:
-                self.request_reload(acct.name)  # static data changed: fetch it in the loop
-                return
-            raw = orjson.dumps(msg["data"])
-            acct.replace_data(data_from_json(raw, acct.data.static))
-        if kind in ("d", "r"):
-            self._inflight(acct, msg)
+    def _apply(self, account: str, payload: dict[str, Any]) -> None:
+        try:
+            self.store.mirror(account).apply(payload)
+        except Exception as exc:  # out of step or malformed: reload rather than guess
+            self._broken(account, exc)
 
-    def _inflight(self, acct: LiveAccount, msg: dict[str, Any]) -> None:
-        iv = int(msg["iv"])
-        if iv <= acct.inflight_version:
-            return
-        if iv > acct.inflight_version + 1:
-            self.request_reload(acct.name)
-            return
-        added = [reservation_from_json(r) for r in msg.get("add", ())]
-        acct.apply_reservations(added, [str(x) for x in msg.get("rm", ())], iv)
+    def _broken(self, account: str, exc: BaseException) -> None:
+        _log.warning("%s: notification not applied (%s); reloading", account, exc)
+        self.store.account(account).mirror_problem = RELOADING
+        self.request_reload(account)
 
 
 async def _close(pubsub: Any) -> None:

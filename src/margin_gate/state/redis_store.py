@@ -1,17 +1,32 @@
 """`RedisStore`: live state shared by gateway replicas through Redis (redis.asyncio).
 
-Each replica keeps a local mirror (`LiveAccount`) that `view()` reads without I/O; the mirror
-follows Redis through pub/sub notifications (redis_mirror.py). Check-and-reserve is one Lua
-script (redis_scripts.RESERVE): one round trip, atomic per account. The stream owner (lease
-holder) writes account data with COMMIT, fenced by its lease token. Prices and stream health
-are not versioned (they change every second; versioning them would make every reserve
-conflict): the owner writes them to `:prices` and publishes them.
+Each replica keeps a local mirror (`LiveAccount` + `redis_mirror.Mirror`) that `view()` reads
+without I/O; the mirror follows Redis through pub/sub notifications (redis_mirror.py).
+
+Order path: check-and-reserve is one Lua script (redis_scripts.RESERVE), one round trip,
+atomic per account, and **pipelined**: `reserve()` puts the reservation into the local mirror
+before it sends the script, so the next order on this replica projects against it at once and
+many round trips per account can be in flight. The script accepts only if Redis holds exactly
+the content the caller's view had (`Versions.content`: the data version's token and the
+fingerprint of the in-flight set); otherwise the local reservation is taken back, the mirror
+catches up to what Redis reported and the caller re-projects. Releases (`settle(rejected)`,
+`release`) leave the local view at once too.
+
+Owner side: the stream owner (lease holder) applies user-stream events to its local copy,
+then COMMITs only the changed fields (serial.delta_fields), fenced by its lease token and
+versioned (v + 1, with a fresh token); every mirror applies the published delta. A REST
+reconcile writes all fields. Prices and stream health are not versioned (they change every
+second; versioning them would make every reserve conflict): the owner writes them to
+`:prices` and publishes them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import uuid
+from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import replace
@@ -27,6 +42,7 @@ from margin_gate.state.account import LiveAccount
 from margin_gate.state.codec_market import PriceTick
 from margin_gate.state.config import StateConfig
 from margin_gate.state.data import AccountData
+from margin_gate.state.data import Changes
 from margin_gate.state.data import Health
 from margin_gate.state.data import LoadedAccount
 from margin_gate.state.drift import DriftReport
@@ -35,14 +51,17 @@ from margin_gate.state.events import apply_events
 from margin_gate.state.reconcile import merge_load
 from margin_gate.state.redis_keys import AccountKeys
 from margin_gate.state.redis_keys import connect
+from margin_gate.state.redis_mirror import RELOADING
 from margin_gate.state.redis_mirror import Follower
-from margin_gate.state.redis_mirror import absorb
+from margin_gate.state.redis_mirror import Mirror
 from margin_gate.state.redis_scripts import COMMIT
 from margin_gate.state.redis_scripts import RELEASE
 from margin_gate.state.redis_scripts import RESERVE
 from margin_gate.state.redis_scripts import SETTLE
 from margin_gate.state.reservations import new_reservation
-from margin_gate.state.serial import data_to_json
+from margin_gate.state.reservations import split_nonce
+from margin_gate.state.serial import data_fields
+from margin_gate.state.serial import delta_fields
 from margin_gate.state.serial import dumps
 from margin_gate.state.serial import health_to_json
 from margin_gate.state.serial import reservation_to_json
@@ -59,6 +78,7 @@ __all__ = ["NotOwner", "RedisStore"]
 _log = logging.getLogger("margin_gate.state.redis")
 DUPLICATE = "reservation {rid} already in flight"
 UNAVAILABLE = "state store unavailable: {error}"
+CATCH_UP_S = 0.25  # after a conflict: wait this long for the channel, then reload
 Event = Mapping[str, Any]
 
 
@@ -87,6 +107,7 @@ class RedisStore:
         self.client = client
         self.tokens: dict[str, str] = {}  # account → lease token while this replica owns it
         self._accounts: dict[str, LiveAccount] = {}
+        self._mirrors: dict[str, Mirror] = {}
         self._keys: dict[str, AccountKeys] = {}
         self._reserve = client.register_script(RESERVE)
         self._commit = client.register_script(COMMIT)
@@ -94,7 +115,11 @@ class RedisStore:
         self._release = client.register_script(RELEASE)
         self.follower = Follower(self)
         self.conflicts = 0  # reserve conflicts answered (metrics)
+        self.commits = 0  # owner commits written (metrics)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._owner_locks: dict[str, asyncio.Lock] = {}
+        self._token_prefix = uuid.uuid4().hex[:10]
+        self._token_seq = itertools.count(1)
 
     # -- accounts and keys --
 
@@ -110,9 +135,15 @@ class RedisStore:
             found = self._accounts[account] = LiveAccount(
                 account, self.config, self.clock, self.settings
             )
+            found.data_token = ""
             found.mirror_problem = "state mirror not loaded from Redis yet"
+            self._mirrors[account] = Mirror(found)
             self.follower.track(account)
         return found
+
+    def mirror(self, account: str) -> Mirror:
+        self.account(account)
+        return self._mirrors[account]
 
     def accounts(self) -> list[str]:
         return sorted(self._accounts)
@@ -130,7 +161,9 @@ class RedisStore:
     # -- order path --
 
     def ordering(self, account: str) -> asyncio.Lock:
-        """Serializes this process's check-and-reserve loops on `account` (see store.py)."""
+        """A per-process lock on `account` for callers that want one. The check-and-reserve
+        loop does not need it: `reserve()` applies the reservation locally before it awaits,
+        so concurrent orders pipeline (see store.py)."""
         lock = self._locks.get(account)
         if lock is None:
             lock = self._locks[account] = asyncio.Lock()
@@ -160,84 +193,143 @@ class RedisStore:
     async def reserve(
         self, account: str, expected: Versions, reservations: Sequence[Reservation]
     ) -> ReserveResult:
-        acct, k = self.account(account), self.keys(account)
-        args: list[Any] = [expected.data, expected.inflight, self.clock.now_ms(), k.channel]
+        acct, mirror, k = self.account(account), self.mirror(account), self.keys(account)
+        if mirror.behind():  # after a conflict: re-project once the mirror caught up
+            self.conflicts += 1
+            await self._catch_up(account, None)
+            return ReserveResult(False, acct.versions, acct.view())
+        if expected != acct.versions or expected.content.count("|") != 2:
+            self.conflicts += 1  # the view is older than the mirror: no round trip
+            return ReserveResult(False, acct.versions, acct.view())
+        for r in reservations:
+            if r.id in acct.reservations:
+                return ReserveResult(False, acct.versions, None, DUPLICATE.format(rid=r.id))
+        dt, f1, f2 = expected.content.split("|")
+        args: list[Any] = [expected.data, dt, f1, f2, self.clock.now_ms(), k.channel]
         args.append(len(reservations))
         for r in reservations:
-            args.extend((r.id, reservation_to_json(r), r.expires_ms))
-        reply = await self._call(self._reserve, [k.meta, k.inflight, k.expiry, k.snap], args)
-        code, v, iv = int(reply[0]), int(reply[1]), int(reply[2])
+            hi, lo = split_nonce(r.nonce)
+            args.extend((r.id, reservation_to_json(r), r.expires_ms, r.match_key, hi, lo))
+        mirror.reserving(reservations)  # the next order projects against these already
+        try:
+            reply = await self._call(self._reserve, k.reservations, args)
+        except StateUnavailable:
+            mirror.not_reserved(reservations)
+            raise
+        code = int(reply[0])
         if code == 1:
-            if acct.versions == Versions(v, iv - 1):
-                acct.apply_reservations(reservations, (), iv)
-            else:  # earlier changes are still in flight on pub/sub: let the mirror catch up
-                await self.follower.wait_for(account, iv, timeout=0.05)
-            return ReserveResult(True, Versions(v, iv))
+            mirror.reserved(reservations, int(reply[2]))
+            return ReserveResult(True, acct.versions)
         if code == 2:
-            return ReserveResult(False, Versions(v, iv), None, DUPLICATE.format(rid=_s(reply[3])))
+            mirror.not_reserved(reservations)
+            return ReserveResult(False, acct.versions, None, DUPLICATE.format(rid=_s(reply[3])))
+        mirror.conflicted(reservations, int(reply[1]), int(reply[2]))
         self.conflicts += 1
-        await absorb(self, acct, v, iv, reply[3], reply[4] if len(reply) > 4 else None)
+        await self._catch_up(account, reply)
         return ReserveResult(False, acct.versions, acct.view())
+
+    async def _catch_up(self, account: str, reply: Sequence[Any] | None) -> None:
+        """After a conflict: let the channel bring the mirror to what Redis reported; if it
+        does not come, or the mirror holds other content at those very versions, reload."""
+        acct, mirror = self.account(account), self.mirror(account)
+        v, iv = mirror.target
+        if not await mirror.caught_up(v, iv, CATCH_UP_S):
+            mirror.target = (0, 0)
+            self.follower.request_reload(account)
+            return
+        if reply is not None and mirror.v == v and mirror.iv == iv and not mirror.commits:
+            theirs = (_s(reply[3]), int(reply[4]), int(reply[5]))
+            if (acct.data_token, *mirror.fingerprint) != theirs:
+                _log.warning(
+                    "%s: mirror differs from Redis at v=%s iv=%s; reloading", account, v, iv
+                )
+                self.follower.request_reload(account)
 
     async def settle(
         self, account: str, reservation_id: str, outcome: Outcome, *, order_id: str | None = None
     ) -> None:
-        acct, k = self.account(account), self.keys(account)
+        acct, mirror, k = self.account(account), self.mirror(account), self.keys(account)
         r = acct.reservations.get(reservation_id)
         release = "0"
         if r is not None and outcome == "accepted" and r.client_id is None:
             asset = r.loan_asset
             if asset is not None and acct.data.liab_e.get(asset, 0) >= r.created_ms:
                 release = "1"  # the stream already reported the loan
+        releasing = outcome == "rejected" or release == "1"
+        ids = (reservation_id,)
+        if releasing:
+            mirror.releasing_ids(ids)
         now = self.clock.now_ms()
         args = [reservation_id, outcome, now, order_id or "", k.channel, release]
-        reply = await self._call(self._settle, [k.meta, k.inflight, k.expiry], args)
+        try:
+            reply = await self._call(self._settle, k.reservations, args)
+        except StateUnavailable:
+            if releasing:
+                mirror.not_released(ids)
+            raise
         code = int(reply[0])
-        if code == 1:
-            iv = int(reply[1])
-            if iv == acct.inflight_version + 1:
-                acct.apply_reservations((), (reservation_id,), iv)
+        if code in (0, 1):
+            if releasing:
+                mirror.released(ids, int(reply[1]))
         elif code == 2 and outcome != "rejected":
             # Re-read after the await: the stream owner may have converted it meanwhile and
             # the mirror applied that removal; stamping the old copy would resurrect it here
             # (a phantom in-flight order no other replica and no expiry would ever clear).
             current = acct.reservations.get(reservation_id)
             if current is not None:
-                stamped = replace(
-                    current, state=outcome, answered_ms=now, order_id=order_id or current.order_id
+                mirror.stamp(
+                    replace(
+                        current,
+                        state=outcome,
+                        answered_ms=now,
+                        order_id=order_id or current.order_id,
+                    )
                 )
-                acct.apply_reservations((stamped,), (), acct.inflight_version)
 
     async def release(self, account: str, reservation_ids: Sequence[str]) -> None:
-        k = self.keys(account)
-        args = [k.channel, self.clock.now_ms(), *reservation_ids]
-        await self._call(self._release, [k.meta, k.inflight, k.expiry], args)
+        mirror, k = self.mirror(account), self.keys(account)
+        ids = tuple(reservation_ids)
+        mirror.releasing_ids(ids)
+        args = [k.channel, self.clock.now_ms(), *ids]
+        try:
+            reply = await self._call(self._release, k.reservations, args)
+        except StateUnavailable:
+            mirror.not_released(ids)
+            raise
+        mirror.released(ids, int(reply[1]))
 
     async def expire(self, account: str) -> int:
-        return int(await self._call(self._release, self._rkeys(account), self._rargs(account)))
-
-    def _rkeys(self, account: str) -> list[str]:
         k = self.keys(account)
-        return [k.meta, k.inflight, k.expiry]
-
-    def _rargs(self, account: str) -> list[Any]:
-        return [self.keys(account).channel, self.clock.now_ms()]
+        reply = await self._call(self._release, k.reservations, [k.channel, self.clock.now_ms()])
+        return int(reply[0])
 
     # -- owner side --
+
+    def _owner(self, account: str) -> asyncio.Lock:
+        """Serializes this replica's commits on `account` (stream events and REST loads)."""
+        lock = self._owner_locks.get(account)
+        if lock is None:
+            lock = self._owner_locks[account] = asyncio.Lock()
+        return lock
 
     async def apply_events(self, account: str, events: Sequence[Event]) -> Effects:
         acct = self.account(account)
         now = self.clock.now_ms()
         health = replace(acct.health, sync_ms=max(acct.health.sync_ms, now), updated_ms=now)
         effects = Effects()
-        for _ in range(2):
-            data = acct.data.copy()
-            effects = apply_events(data, list(events), now)
-            if not effects.data_changed and not effects.confirm_keys:
-                break
-            if await self._write(acct, data, sorted(effects.confirm_keys), 0, health):
-                break
-            await self.follower.reload(account)
+        async with self._owner(account):
+            for _ in range(2):
+                old = acct.data
+                data = old.copy()
+                effects = apply_events(data, list(events), now)
+                if not effects.data_changed and not effects.confirm_keys:
+                    break
+                keys = effects.confirm_keys
+                gone = _predicted(acct.reservations.values(), keys, now, 0)
+                changes = Changes.between(old, data)
+                if await self._write(acct, data, changes, sorted(keys), 0, health, gone):
+                    break
+                await self.follower.reload(account)
         if effects.marks or effects.index:
             await self.apply_prices(account, effects.marks, effects.index, health)
         acct.set_health(health)
@@ -254,53 +346,98 @@ class RedisStore:
             {a: PriceTick(t.price, received) for a, t in load.asset_index.items()},
         )
         health = replace(acct.health, sync_ms=max(acct.health.sync_ms, load.fetch_started_ms))
-        for _ in range(2):
-            data = merge_load(acct.data, load)
-            if drift is not None:
-                data.drift = drift.drift
-                data.gateway_uni_mmr = drift.gateway_uni_mmr
-                data.degraded_reason = drift.degraded_reason
-            if await self._write(acct, data, [], load.fetch_started_ms, health):
-                break
-            await self.follower.reload(account)
+        started = load.fetch_started_ms
+        async with self._owner(account):
+            for _ in range(2):
+                data = merge_load(acct.data, load)
+                if drift is not None:
+                    data.drift = drift.drift
+                    data.gateway_uni_mmr = drift.gateway_uni_mmr
+                    data.degraded_reason = drift.degraded_reason
+                now = self.clock.now_ms()
+                gone = _predicted(acct.reservations.values(), set(), now, started)
+                if await self._write(acct, data, None, [], started, health, gone):
+                    break
+                await self.follower.reload(account)
         acct.set_health(health)
 
     async def _write(
-        self, acct: LiveAccount, data: AccountData, keys: list[str], dropped: int, health: Health
+        self,
+        acct: LiveAccount,
+        data: AccountData,
+        changes: Changes | None,
+        keys: list[str],
+        dropped: int,
+        health: Health,
+        predicted: list[str],
     ) -> bool:
-        """COMMIT `data` as the next version; False when Redis moved (caller reloads)."""
-        k = self.keys(acct.name)
+        """COMMIT `data` as the next version (only `changes`' fields; all without them),
+        applied locally first; False when Redis moved (the caller reloads)."""
+        k, mirror = self.keys(acct.name), self.mirror(acct.name)
         data.version = acct.data.version + 1
         static = (
             static_to_json(data.static) if data.static_version != acct.data.static_version else b""
         )
-        args = [
+        full = changes is None
+        dels: list[str] = []
+        if changes is None:
+            sets = data_fields(data)
+        else:
+            sets, dels = delta_fields(data, changes)
+        delta = orjson.dumps(
+            {
+                "full": full,
+                "sv": data.static_version,
+                "set": {f: orjson.Fragment(v) for f, v in sets.items()},
+                "del": dels,
+            }
+        )
+        token = f"{self._token_prefix}{next(self._token_seq)}"
+        args: list[Any] = [
             self.tokens.get(acct.name, ""),
             data.version,
-            data_to_json(data),
+            token,
             orjson.dumps(keys),
             dropped,
             self.clock.now_ms(),
             k.channel,
             static,
             orjson.dumps(health_to_json(health)),
+            "1" if full else "0",
+            delta,
+            len(sets),
+            len(dels),
+            *itertools.chain.from_iterable(sets.items()),
+            *dels,
         ]
-        keys_ = [k.meta, k.inflight, k.expiry, k.snap, k.lease, k.static, k.prices]
-        reply = await self._call(self._commit, keys_, args)
+        keys_ = [*k.reservations, k.data, k.lease, k.static, k.prices]
+        mirror.committing(data, changes, token, predicted)
+        try:
+            reply = await self._call(self._commit, keys_, args)
+        except StateUnavailable:
+            self._uncommitted(acct.name, data.version)
+            raise
         code = int(reply[0])
         if code == -1:
+            mirror.commits.pop(data.version, None)
+            await self.follower.reload(acct.name)  # back to what Redis holds
             raise NotOwner(f"{acct.name}: stream lease lost; owner write refused")
         if code == -2:
             _log.warning(
                 "%s: data version moved under the owner (%s); reloading", acct.name, reply[1]
             )
+            mirror.commits.pop(data.version, None)
             return False
-        v, iv, removed = int(reply[1]), int(reply[2]), [_s(x) for x in reply[3]]
-        acct.replace_data(data)
-        if removed and iv == acct.inflight_version + 1:
-            acct.apply_reservations((), removed, iv)  # else the notification brings it
-        assert acct.data.version == v
+        self.commits += 1
+        mirror.committed(int(reply[1]), [_s(x) for x in reply[3]])
         return True
+
+    def _uncommitted(self, account: str, version: int) -> None:
+        """A commit applied locally may not have reached Redis (unreachable): the mirror is
+        stale until the follower reloaded it."""
+        self.mirror(account).commits.pop(version, None)
+        self.account(account).mirror_problem = RELOADING
+        self.follower.request_reload(account)
 
     async def apply_prices(
         self,
@@ -345,6 +482,31 @@ class RedisStore:
             return await script(keys=keys, args=args)
         except RedisError as exc:
             raise StateUnavailable(UNAVAILABLE.format(error=exc)) from exc
+
+
+def _predicted(
+    reservations: Iterable[Reservation], keys: set[str], now: int, dropped_before: int
+) -> list[str]:
+    """The reservations COMMIT will remove, by the rules the script applies (conversion by
+    the stream's keys, expiry, a REST load's drop)."""
+    found = []
+    for r in reservations:
+        if r.expires_ms <= now:
+            found.append(r.id)
+            continue
+        if keys:
+            key = r.match_key
+            if key in keys and (key.startswith("c:") or r.state == "accepted"):
+                found.append(r.id)
+                continue
+        if (
+            dropped_before
+            and r.state == "accepted"
+            and r.answered_ms is not None
+            and r.answered_ms < dropped_before
+        ):
+            found.append(r.id)
+    return found
 
 
 def _s(value: object) -> str:
