@@ -77,7 +77,7 @@ __all__ = [
     "MarginGroup",
     "Pricing",
     "scenario",
-    "worst",
+    "worst_sides",
 ]
 
 _add = EXACT.add
@@ -253,12 +253,19 @@ class FuturesGroup(_GroupBase[_FuturesEntry]):
         self.positions: dict[tuple[bool, PositionSide], _Position] = {}
         self.sides: tuple[set[PositionSide], set[PositionSide]] = (set(), set())  # [SELL, BUY]
 
-    def add(self, order: str, legs: Iterable[tuple[int, Leg]]) -> None:
+    def add(
+        self,
+        order: str,
+        legs: Sequence[tuple[int, Leg]],
+        prices: Sequence[Decimal | None] | None = None,
+    ) -> None:
+        """Add order `order`'s legs (index in the order, leg), priced now, or from `prices`
+        (the legs' fill prices at this mark, e.g. from the projection's `Candidate`)."""
         entries: list[_FuturesEntry] = []
-        for index, leg in legs:
+        for j, (index, leg) in enumerate(legs):
             assert isinstance(leg, OrderLeg)
             x = _FuturesEntry(order, index, leg)
-            self._price(x)
+            self._price(x, None if prices is None else prices[j])
             bucket = self.buckets.get((x.buy, x.ps, x.capped))
             if bucket is None:
                 bucket = self.buckets[(x.buy, x.ps, x.capped)] = _Bucket()
@@ -289,6 +296,13 @@ class FuturesGroup(_GroupBase[_FuturesEntry]):
                 self.sides[x.buy].discard(x.ps)
         self._track(entries, -1)
 
+    def plain_regular(self, buy: bool) -> bool:
+        """Whether every uncapped leg on this side has a sum form (then where a new uncapped
+        leg sits in the fill order does not matter)."""
+        return not any(
+            b.n_odd for (b_buy, _, capped), b in self.buckets.items() if b_buy == buy and not capped
+        )
+
     def reprice(self, mark: Decimal) -> None:
         """Re-price every leg at a new mark (O(legs))."""
         self.invalidate()
@@ -298,11 +312,11 @@ class FuturesGroup(_GroupBase[_FuturesEntry]):
                 self._price(x)
             bucket.resum()
 
-    def _price(self, x: _FuturesEntry) -> None:
+    def _price(self, x: _FuturesEntry, price: Decimal | None = None) -> None:
         p = self.pricing
         x.price = x.term = None
         try:
-            x.price = fill_price(x.leg, self.mark, p.slip(x.buy))
+            x.price = fill_price(x.leg, self.mark, p.slip(x.buy)) if price is None else price
             if x.qty is not None and x.qty >= ZERO:
                 x.term = futures_equity(x.buy, x.qty, x.price, self.mark, p.inverse, p.fee)[0]
         except ArithmeticError:  # the naive fill raises it again, if the leg ever fills
@@ -388,10 +402,11 @@ class Candidate:
     per position side into capped and uncapped legs (each with its fill price, None when
     pricing fails: `fill_leg` prices it again, and raises, if the leg fills)."""
 
-    __slots__ = ("by_side", "n")
+    __slots__ = ("by_side", "mark", "prices")
 
     def __init__(self, pricing: Pricing, mark: Decimal, legs: Sequence[Leg]) -> None:
-        self.n = len(legs)
+        self.mark = mark
+        self.prices: list[Decimal | None] = []
         self.by_side: dict[PositionSide, tuple[list[_Priced], list[_Priced]]] = {}
         for leg in legs:
             assert isinstance(leg, OrderLeg)
@@ -399,6 +414,7 @@ class Candidate:
                 price: Decimal | None = fill_price(leg, mark, pricing.slip(leg.side == "BUY"))
             except ArithmeticError:
                 price = None
+            self.prices.append(price)
             pair = self.by_side.get(leg.position_side)
             if pair is None:
                 pair = self.by_side[leg.position_side] = ([], [])
@@ -819,28 +835,34 @@ def scenario(
     return group_effect(view, key, capped_first([*pending, *candidate]))
 
 
-def worst(
+def worst_sides(
     view: RiskView,
     key: GroupKey,
     pricing: Pricing | None,
     group: Group | None,
     candidate: Sequence[Leg] = (),
     exclude: str | None = None,
-) -> Effect:
+) -> tuple[Effect, Effect | None, Effect | None, Candidate | None]:
     """`pending.worst_effect` from the group's sums: the worse (lower score) of the BUY-side
     and SELL-side scenarios, `candidate` filling in both; without pending legs, the candidate
-    alone. Without a candidate, each side's scenario is cached in the group until its legs or
-    inputs change (its score is re-read at the current index prices)."""
+    alone. Also returned: the two scenario effects it chose from (None without pending legs,
+    and without a candidate), and the priced futures candidate (if any). Without a candidate,
+    each side's scenario is cached in the group until its legs or inputs change (its score is
+    re-read at the current index prices)."""
     if group is None or not group.count(None, exclude):
-        return scenario(view, key, pricing, None, None, candidate)
+        prepared = None
+        if pricing is not None and key[0] in ("UM", "CM") and candidate:
+            prepared = Candidate(pricing, view.futures_state(key[1]).mark, candidate)
+        alone = scenario(view, key, pricing, None, None, candidate, None, prepared)
+        return alone, None, None, prepared
     if not candidate and exclude is None:
-        return _worst_cached(view, key, pricing, group)
+        return _worst_cached(view, key, pricing, group), None, None, None
     prepared = None
     if isinstance(group, FuturesGroup):
         prepared = Candidate(group.pricing, group.mark, candidate)
     buy = scenario(view, key, pricing, group, True, candidate, exclude, prepared)
     sell = scenario(view, key, pricing, group, False, candidate, exclude, prepared)
-    return buy if buy.score <= sell.score else sell
+    return (buy if buy.score <= sell.score else sell), buy, sell, prepared
 
 
 def _worst_cached(view: RiskView, key: GroupKey, pricing: Pricing | None, group: Group) -> Effect:

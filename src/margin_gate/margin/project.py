@@ -28,6 +28,7 @@ from margin_gate.margin.model import Position
 from margin_gate.margin.pending import PendingOrder
 from margin_gate.margin.pending import worst_effect
 from margin_gate.margin.risk import AccountRisk
+from margin_gate.margin.risk import Reuse
 from margin_gate.margin.risk import RowInputs
 from margin_gate.margin.risk import asset_row
 from margin_gate.margin.routes import OrderIntent
@@ -70,6 +71,7 @@ class Projection:
         "_details",
         "_open_loss",
         "_replaced",
+        "_reuse",
         "_risk",
         "_rows",
         "_totals",
@@ -93,6 +95,7 @@ class Projection:
         totals: list[Decimal],
         rows: list[RowInputs],
         refusal: str | None,
+        reuse: dict[GroupKey, Reuse],
     ) -> None:
         loss = risk.open_loss_usd
         adjusted = totals[1] - loss
@@ -111,6 +114,7 @@ class Projection:
         self._totals = totals
         self._rows = rows
         self._open_loss = loss
+        self._reuse = reuse
         self._breakdown: Breakdown | None = None
         self._details: tuple[tuple[Position, ...], tuple[Balance, ...]] | None = None
 
@@ -138,6 +142,21 @@ class Projection:
     ) -> PendingOrder:
         """The in-flight reservation of the projected legs, for `AccountRisk.add_pending`."""
         return PendingOrder(key, self.worst_case_legs, order_id, client_order_id, in_flight)
+
+    def reuse_for(self, risk: AccountRisk, order: PendingOrder) -> dict[GroupKey, Reuse] | None:
+        """What `risk.add_pending(order)` may take from this projection: the projected legs'
+        prices and, per futures group whose projected legs are all plain (uncapped, with a
+        quantity) and on one side, that side's scenario — which is exactly that side's
+        pending scenario once the legs are pending. Only when `order` reserves exactly these
+        legs, nothing replaced, on the same AccountRisk unchanged since (else None)."""
+        if (
+            self._risk is not risk
+            or self._version != risk.version
+            or self._replaced is not None
+            or (order.legs is not self.worst_case_legs and order.legs != self.worst_case_legs)
+        ):
+            return None
+        return self._reuse
 
     def _fill(self) -> tuple[tuple[Position, ...], tuple[Balance, ...]]:
         if self._details is None:
@@ -252,6 +271,7 @@ def project(risk: AccountRisk, intent: OrderIntent) -> Projection:
         if best is None or candidate.unimmr_after < best.unimmr_after:
             best = candidate
     assert best is not None
+    risk.remember(best)
     return best
 
 
@@ -272,9 +292,31 @@ def _project_legs(
     if replaced is not None:
         for key in risk.pending.groups_of(replaced):
             by_group.setdefault(key, [])
-    effects = {key: risk.worst(key, candidate, replaced) for key, candidate in by_group.items()}
+    effects: dict[GroupKey, Effect] = {}
+    reuse: dict[GroupKey, Reuse] = {}
+    for key, candidate in by_group.items():
+        effect, buy, sell, prepared = risk.worst_sides(key, candidate, replaced)
+        effects[key] = effect
+        if prepared is not None and replaced is None:
+            side = _one_side(candidate, prepared.prices)
+            chosen = None
+            if side is not None:
+                chosen = effect if buy is None else (buy if side else sell)
+            reuse[key] = (side, chosen, prepared.prices)
     totals, rows = risk.evaluate(effects)
-    return Projection(risk, before, legs, by_group, replaced, totals, rows, refusal)
+    return Projection(risk, before, legs, by_group, replaced, totals, rows, refusal, reuse)
+
+
+def _one_side(legs: list[Leg], prices: list[Decimal | None]) -> bool | None:
+    """The side (True: BUY) of futures legs that are all plain — uncapped, with a priced,
+    non-negative quantity — and on one side; else None."""
+    sides = set()
+    for leg, price in zip(legs, prices, strict=True):
+        assert isinstance(leg, OrderLeg)
+        if leg.capped or leg.quantity is None or leg.quantity < 0 or price is None:
+            return None
+        sides.add(leg.side == "BUY")
+    return sides.pop() if len(sides) == 1 else None
 
 
 def _balances_after(risk: AccountRisk, effects: dict[GroupKey, Effect]) -> tuple[Balance, ...]:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Protocol
 from typing import cast
 
 from margin_gate.margin.aggregate import AssetState
@@ -34,12 +35,13 @@ from margin_gate.margin.effects import EMPTY
 from margin_gate.margin.effects import Delta
 from margin_gate.margin.effects import Effect
 from margin_gate.margin.fills import effective_slippage
+from margin_gate.margin.groups import Candidate
 from margin_gate.margin.groups import FuturesGroup
 from margin_gate.margin.groups import Group
 from margin_gate.margin.groups import LoanGroup
 from margin_gate.margin.groups import MarginGroup
 from margin_gate.margin.groups import Pricing
-from margin_gate.margin.groups import worst
+from margin_gate.margin.groups import worst_sides
 from margin_gate.margin.legs import GroupKey
 from margin_gate.margin.legs import Leg
 from margin_gate.margin.model import AccountSnapshot
@@ -63,7 +65,7 @@ from margin_gate.margin.unimmr import asset_terms
 from margin_gate.margin.unimmr import symbol_pnl_and_mm
 from margin_gate.margin.unimmr import uni_mmr
 
-__all__ = ["AccountRisk", "RowInputs", "asset_row"]
+__all__ = ["AccountRisk", "PendingHint", "Reuse", "RowInputs", "asset_row"]
 
 _add = EXACT.add
 _sub = EXACT.subtract
@@ -88,6 +90,7 @@ class AccountRisk:
         "_open_loss",
         "_prices",
         "_pricing",
+        "_projected",
         "_settings",
         "_snapshot",
         "_symbols",
@@ -115,6 +118,7 @@ class AccountRisk:
         self._effects: dict[GroupKey, Effect] = {}
         self._balance_groups: dict[str, set[GroupKey]] = {}  # asset → margin/loan groups
         self._version = 0  # bumped by every change (Projection details check it)
+        self._projected: PendingHint | None = None  # the last projection (add_pending reuses)
 
     # -- BUILD --
 
@@ -149,7 +153,7 @@ class AccountRisk:
         if self._settings.include_resting_orders:
             for order in sorted(map(pending_from_open_order, snap.open_orders), key=_key):
                 self._book.add(order)
-                self._group_add(order)
+                self._group_add(order, None)
             self._commit({k: self._worst(k) for k in self._book.group_keys()}, refresh=False)
         for name in sorted(self._assets):
             self._refresh(self._assets[name])
@@ -275,8 +279,18 @@ class AccountRisk:
     ) -> Effect:
         """The group's worst-side effect with `candidate` filling in both scenarios, without
         pending order `exclude` (`pending.worst_effect`, from the group's sums)."""
+        return self.worst_sides(key, candidate, exclude)[0]
+
+    def worst_sides(
+        self, key: GroupKey, candidate: Sequence[Leg] = (), exclude: str | None = None
+    ) -> tuple[Effect, Effect | None, Effect | None, Candidate | None]:
+        """`worst`, the BUY-side and SELL-side effects it chose from, the priced candidate."""
         pricing = None if key[0] == "LOAN" else self.pricing(key)
-        return worst(self, key, pricing, self._groups.get(key), candidate, exclude)
+        return worst_sides(self, key, pricing, self._groups.get(key), candidate, exclude)
+
+    def remember(self, projection: PendingHint) -> None:
+        """The projection `add_pending` may reuse (until the next change): see `add_pending`."""
+        self._projected = projection
 
     def find_pending(self, ref: OrderRef) -> str | None:
         """The key of the pending order `ref` names (a modify's target), if any."""
@@ -418,13 +432,20 @@ class AccountRisk:
         self._open_loss = abs(open_loss_usd)
 
     @engine_context
-    def add_pending(self, order: PendingOrder) -> None:
+    def add_pending(self, order: PendingOrder, projection: PendingHint | None = None) -> None:
         """Count `order` (resting or in flight) from now on: O(its legs), whatever else is
-        pending on its groups. SnapshotError leaves it out."""
+        pending on its groups. SnapshotError leaves it out.
+
+        When `order` reserves the legs a projection just projected (`projection`, or the last
+        `project()` on this account) and nothing changed since, the projection's prices and
+        scenario are reused instead of recomputed (`Projection.reuse_for`); same result."""
+        hint = self._projected if projection is None else projection
+        self._projected = None
+        reuse = None if hint is None else hint.reuse_for(self, order)
         self._version += 1
         keys = self._book.add(order)
         try:
-            self._group_add(order)
+            self._group_add(order, reuse)
             effects = {k: self._worst(k) for k in keys}
         except Exception:
             self._group_remove(order.key, keys)
@@ -509,8 +530,8 @@ class AccountRisk:
         self.futures_state(key[1])  # the mark and the brackets must be there (SnapshotError)
         return FuturesGroup(key, self.pricing(key), self._marks[key[1]])
 
-    def _group_add(self, order: PendingOrder) -> None:
-        """Add `order`'s legs to their groups' sums (priced now)."""
+    def _group_add(self, order: PendingOrder, reuse: Mapping[GroupKey, Reuse] | None) -> None:
+        """Add `order`'s legs to their groups' sums (priced now, or as projected)."""
         by_key: dict[GroupKey, list[tuple[int, Leg]]] = {}
         for i, leg in enumerate(order.legs):
             by_key.setdefault(leg.key, []).append((i, leg))
@@ -518,7 +539,15 @@ class AccountRisk:
             group = self._groups.get(key)
             if group is None:
                 group = self._new_group(key)
-            group.add(order.key, legs)
+            found = None if reuse is None else reuse.get(key)
+            if found is not None and isinstance(group, FuturesGroup):
+                side, effect, prices = found
+                reusable = side is not None and group.plain_regular(side)
+                group.add(order.key, legs, prices)
+                if reusable and side is not None:  # the projected scenario of that side
+                    group.cache[side] = effect  # is this side's pending scenario now
+            else:
+                group.add(order.key, legs)
             self._groups[key] = group
 
     def _group_remove(self, order: str, keys: Iterable[GroupKey]) -> None:
@@ -605,6 +634,16 @@ def _key(order: PendingOrder) -> str:
 
 
 RowInputs = tuple[str, list[Decimal], Terms, Decimal]  # asset, inputs, USD terms, index price
+# per futures group of a projection: (the side all its legs are on, or None; that side's
+# scenario effect with the legs in it; the legs' fill prices)
+Reuse = tuple[bool | None, Effect | None, list[Decimal | None]]
+
+
+class PendingHint(Protocol):
+    """A projection `add_pending` can reuse (`project.Projection`)."""
+
+    def reuse_for(self, risk: AccountRisk, order: PendingOrder) -> Mapping[GroupKey, Reuse] | None:
+        """What `risk.add_pending(order)` may take as computed, or None."""
 
 
 def _accumulate(acc: dict[str, list[Decimal]], deltas: Mapping[str, Delta], add: bool) -> None:

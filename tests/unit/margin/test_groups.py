@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from margin_gate.margin import AccountRisk
 from margin_gate.margin import AccountSnapshot
 from margin_gate.margin import Balance
+from margin_gate.margin import OpenOrder
 from margin_gate.margin import OrderIntent
 from margin_gate.margin import OrderRef
 from margin_gate.margin import PendingOrder
@@ -379,7 +380,7 @@ def check_projection(r: AccountRisk, data: st.DataObject) -> None:
 
 
 def rebuilt(r: AccountRisk, snap: AccountSnapshot, rnd: st.DataObject) -> AccountRisk:
-    fresh = AccountRisk.from_snapshot(snap, r.settings)
+    fresh = AccountRisk.from_snapshot(dataclasses.replace(snap, open_orders=()), r.settings)
     orders = list(r.pending._orders.values())
     for order in rnd.draw(st.permutations(orders)):
         fresh.add_pending(order)
@@ -389,10 +390,40 @@ def rebuilt(r: AccountRisk, snap: AccountSnapshot, rnd: st.DataObject) -> Accoun
 # -- properties --
 
 
+engine_settings = st.builds(
+    ProjectionSettings,
+    market_slippage=st.sampled_from([D("0.005"), D(0), D("0.0123")]),
+    hedge_bracketing=st.sampled_from(["per_leg", "combined"]),
+    bracket_boundary=st.sampled_from(["floor", "cap"]),
+    loan_mm_includes_interest=st.booleans(),
+    pending_buffer=st.sampled_from([D("1.5"), D(0), D("1.25")]),
+    default_taker_fee=st.sampled_from([D("0.0005"), D("0.00045")]),
+)
+resting = st.lists(
+    st.builds(
+        OpenOrder,
+        st.sampled_from(["UM", "CM"]),
+        st.just("BTCUSDT"),
+        st.integers(1, 99).map(str),
+        st.sampled_from(SIDES),
+        st.sampled_from(["LIMIT", "MARKET", "STOP_MARKET", "TAKE_PROFIT", "TRAILING_STOP_MARKET"]),
+        st.one_of(st.none(), st.integers(1, 900).map(lambda n: D(n) / 100)),
+        prices,
+        prices,
+        st.sampled_from(POSITION_SIDES),
+        st.booleans(),
+        callback_rate=st.just(D(1)),
+    ).map(lambda o: o if o.market == "UM" else dataclasses.replace(o, symbol="BTCUSD_PERP")),
+    max_size=4,
+    unique_by=lambda o: (o.market, o.order_id),
+)
+
+
 @EXAMPLES
-@given(accounts(), st.data())
-def test_sums_equal_the_naive_fill_and_a_rebuild(snap, data) -> None:
-    r = AccountRisk.from_snapshot(snap)
+@given(accounts(), engine_settings, resting, st.data())
+def test_sums_equal_the_naive_fill_and_a_rebuild(snap, engine, orders, data) -> None:
+    snap = dataclasses.replace(snap, open_orders=tuple(orders))
+    r = AccountRisk.from_snapshot(snap, engine)
     keys: list[str] = []
     for step in range(data.draw(st.integers(1, 10))):
         op = data.draw(
@@ -445,9 +476,17 @@ def test_sums_equal_the_naive_fill_and_a_rebuild(snap, data) -> None:
 
 
 @EXAMPLES
-@given(accounts(), st.lists(futures_legs("BTCUSDT"), min_size=1, max_size=40), st.data())
-def test_many_legs_on_one_symbol(snap, legs, data) -> None:
-    # one crowded symbol: capped buckets that bind, closePosition legs, hedge closes
+@given(
+    accounts(),
+    st.sampled_from(
+        [("UM", "BTCUSDT"), ("CM", "BTCUSD_PERP"), ("MARGIN", "BTCUSDT"), ("LOAN", "BTC")]
+    ),
+    st.data(),
+)
+def test_many_legs_on_one_group(snap, key, data) -> None:
+    # one crowded group: capped buckets that bind, closePosition legs, hedge closes; mixed
+    # borrowing and plain spends beyond the free balance; repays of everything owed
+    legs = data.draw(st.lists(legs_on(key), min_size=1, max_size=40))
     r = AccountRisk.from_snapshot(snap)
     for i, leg in enumerate(legs):
         r.add_pending(PendingOrder(f"o{i:02d}", (leg,)))
@@ -591,3 +630,60 @@ def test_direction_walks_margin_legs_one_by_one_when_one_has_no_sum_form() -> No
         ),
     )
     assert is_risk_reducing(r, batch) == naive_is_risk_reducing(r, batch)
+
+
+@EXAMPLES
+@given(
+    accounts(),
+    st.lists(st.one_of(futures_legs(), margin_legs(), loan_legs()), max_size=8),
+    st.lists(futures_legs(), min_size=1, max_size=3),
+    st.data(),
+)
+def test_add_pending_reusing_the_projection_equals_computing_it(snap, pending, legs, data) -> None:
+    reusing, computing = AccountRisk.from_snapshot(snap), AccountRisk.from_snapshot(snap)
+    for i, leg in enumerate(pending):
+        for r in (reusing, computing):
+            r.add_pending(PendingOrder(f"p{i}", (leg,), order_id=str(i)))
+    intent = OrderIntent("batch", "um_batch", (tuple(legs),))
+    p = project(reusing, intent)
+    explicit = data.draw(st.booleans())
+    if explicit:  # the call form: the projection passed along
+        reusing.update_open_loss(ZERO)  # a change in between: nothing reused
+        p = project(reusing, intent)
+        reusing.add_pending(p.as_pending("res:z"), p)
+    else:  # the state layer's form: the last projection, found by its legs
+        reusing.add_pending(PendingOrder("res:z", tuple(legs), in_flight=True))
+    computing.add_pending(PendingOrder("res:z", tuple(legs), in_flight=True))
+    assert reusing.breakdown(with_pending=True) == computing.breakdown(with_pending=True)
+    with localcontext(ENGINE_CONTEXT):
+        for key in computing.pending.group_keys():
+            naive = worst_effect(computing, key, computing.pending_legs(key))
+            assert reusing._effects.get(key, EMPTY).deltas == naive.deltas
+            same(reusing.worst(key), naive)
+            group = reusing.group(key)
+            assert group is not None
+            for buy in (True, False):
+                cached = group.cache[buy]
+                if cached is not None:
+                    side = [
+                        leg for leg in computing.pending_legs(key) if (leg.side == "BUY") == buy
+                    ]
+                    assert cached.deltas == group_effect(computing, key, capped_first(side)).deltas
+
+
+def test_a_projection_is_reused_only_for_its_own_legs_on_an_unchanged_account() -> None:
+    r = AccountRisk.from_snapshot(snapshot(usdt(um=10_000)))
+    other = AccountRisk.from_snapshot(snapshot(usdt(um=10_000)))
+    p = project(r, um_order("BUY", "1"))
+    assert p.reuse_for(r, p.as_pending("a")) is not None
+    assert p.reuse_for(other, p.as_pending("a")) is None
+    assert p.reuse_for(r, PendingOrder("a", um_order("BUY", "2").legs)) is None
+    r.add_pending(p.as_pending("a"))
+    assert p.reuse_for(r, p.as_pending("b")) is None  # the account changed
+    close = OrderLeg("UM", "BTCUSDT", "SELL", D(1), reduce_only=True)
+    both = OrderIntent("batch", "um_batch", ((close, dataclasses.replace(close, side="BUY")),))
+    q = project(r, both)
+    reuse = q.reuse_for(r, q.as_pending("c"))
+    assert reuse is not None
+    assert reuse[("UM", "BTCUSDT")][0] is None  # capped legs: the prices only
+    r.add_pending(q.as_pending("c"))
