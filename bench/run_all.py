@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import os
 import platform
 import shutil
@@ -83,6 +84,8 @@ def preflight() -> str | None:
         return (
             f"missing: {', '.join(missing)}. Install with: apt-get install -y {' '.join(missing)}"
         )
+    if importlib.util.find_spec("granian") is None:
+        return "missing: the bench extra (granian). Install: .venv/bin/pip install -e '.[bench]'"
     return None
 
 
