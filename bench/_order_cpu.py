@@ -2,7 +2,7 @@
 the order's path — the ASGI app called directly, its upstream a stub object.
 
     .venv/bin/python bench/_order_cpu.py [--orders 20000] [--concurrency 1] [--pass-through]
-        [--profile out.prof] [--accept]
+        [--profile out.prof] [--accept] [--redis-url redis://127.0.0.1:6379/0]
 
 What runs per order is everything of margin-gate's own between uvicorn handing over the request
 and the answer going back: routing, authentication (HMAC, replay guard), parameter parsing,
@@ -175,6 +175,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             workdir=workdir,
             enforce=not args.pass_through,
             account_key=(key["api_key"], key["secret"]),
+            **_redis_store(args),
         )
         config["server"]["request_log"] = not args.no_request_log
         settings = parse_settings(config, base_dir=workdir, env=env)
@@ -207,12 +208,20 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "orders": n,
         "concurrency": args.concurrency,
         "path": "pass-through" if args.pass_through else "order path",
+        "store": "redis" if args.redis_url else "memory",
         "cpu_us_per_order": round(cpu / n * 1e6, 1),
         "wall_us_per_order": round(wall / n * 1e6, 1),
         "user_us": round((ru1.ru_utime - ru0.ru_utime) / n * 1e6, 1),
         "sys_us": round((ru1.ru_stime - ru0.ru_stime) / n * 1e6, 1),
         "statuses": statuses,
     }
+
+
+def _redis_store(args: argparse.Namespace) -> dict[str, Any]:
+    """`--redis-url`: the Redis store (and replay guard) on a fresh key prefix."""
+    if not args.redis_url:
+        return {}
+    return {"store": "redis", "redis_url": args.redis_url, "key_prefix": f"mgcpu{os.getpid()}"}
 
 
 async def _wait_port(port: int, timeout: float = 20.0) -> None:
@@ -234,6 +243,7 @@ def main() -> None:
     parser.add_argument("--pass-through", action="store_true", help="[policy] enforce = false")
     parser.add_argument("--accept", action="store_true", help="the stub answers 200 (an ack)")
     parser.add_argument("--no-request-log", action="store_true")
+    parser.add_argument("--redis-url", help="the Redis store at this URL (default: memory)")
     parser.add_argument("--profile", help="write cProfile stats of the measured loop here")
     args = parser.parse_args()
     os.environ.setdefault("MG_BENCH_QUIET", "1")
