@@ -169,6 +169,16 @@ class Table:
             )
         return self._read_source(name, value)
 
+    def opt_str_or_secret(self, name: str) -> tuple[str, bool] | None:
+        """A string given inline or, when it may carry a password, from {env = ...} or
+        {file = ...}: (value, given inline); None when absent."""
+        value = self._get(name)
+        if value is _MISSING:
+            return None
+        if isinstance(value, str):
+            return self.str_(name), True
+        return self._read_source(name, value).value.decode("ascii"), False
+
     def key_material(self, name: str) -> Secret:
         """An API key: inline (it identifies, it does not sign) or from env/file."""
         value = self._get(name)

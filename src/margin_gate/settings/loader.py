@@ -222,7 +222,7 @@ def _auth(t: _Table) -> AuthSettings:
 
 def _state(t: _Table) -> StateSettings:
     backend = cast(StateBackend, t.choice("backend", ("memory", "redis"), "memory"))
-    redis_url = t.opt_str("redis_url")
+    redis_url = _redis_url(t)
     if backend == "redis" and redis_url is None:
         raise ConfigError(f'{t.key("redis_url")}: required when backend = "redis"')
     key_prefix = t.str_("key_prefix", "mg")
@@ -230,6 +230,36 @@ def _state(t: _Table) -> StateSettings:
     s = StateSettings(backend, redis_url, key_prefix, MappingProxyType(options))
     t.close()
     return s
+
+
+def _redis_url(t: _Table) -> str | None:
+    """`redis_url` inline (no password) or from {env = ...} / {file = ...}; a password written
+    into the config file is refused like any other inline secret."""
+    found = t.opt_str_or_secret("redis_url")
+    if found is None:
+        return None
+    url, inline = found
+    scheme = urlsplit(url).scheme
+    if scheme not in _REDIS_SCHEMES:
+        raise ConfigError(
+            f"{t.key('redis_url')}: expected a {'/'.join(_REDIS_SCHEMES)} URL, "
+            f"got scheme {scheme!r}"
+        )
+    if inline and _has_password(url):
+        raise ConfigError(
+            f"{t.key('redis_url')}: inline secrets are refused (the URL holds a password); use "
+            '{env = "NAME"} or {file = "PATH"}'
+        )
+    return url
+
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
+
+
+def _has_password(url: str) -> bool:
+    # netloc "user:pass@host" / ":pass@host"; sentinel lists "s1:26379,s2:26379" carry none
+    netloc = urlsplit(url).netloc
+    return "@" in netloc and ":" in netloc.rsplit("@", 1)[0]
 
 
 def _audit(t: _Table) -> AuditSettings:

@@ -264,3 +264,41 @@ def test_with_server_when_cli_overrides_then_only_host_port_change() -> None:
 )
 def test_mask_when_key_material_then_at_most_four_characters(value: Any, expected: str) -> None:
     assert mask(value) == expected
+
+
+def _redis(url: Any) -> dict[str, Any]:
+    config = _base()
+    config["state"] = {"backend": "redis", "redis_url": url}
+    return config
+
+
+def test_redis_url_when_inline_without_password_then_used() -> None:
+    assert _parse(_redis("redis://127.0.0.1:6379/0")).state.redis_url == "redis://127.0.0.1:6379/0"
+
+
+def test_redis_url_when_inline_with_password_then_refused_as_an_inline_secret() -> None:
+    message = _error(_redis("redis://:hunter2-password@10.0.0.5:6379/0"))
+    assert message.startswith("state.redis_url: inline secrets are refused")
+    assert "hunter2" not in message
+
+
+def test_redis_url_when_from_env_or_file_then_password_allowed(tmp_path: Path) -> None:
+    url = "rediss://mg:hunter2-password@redis.internal:6380/1"
+    settings = _parse(_redis({"env": "MG_REDIS_URL"}), env={**ENV, "MG_REDIS_URL": url})
+    assert settings.state.redis_url == url
+    (tmp_path / "redis.url").write_text(url + "\n")
+    from_file = parse_settings(
+        _redis({"file": "redis.url"}), base_dir=tmp_path, env=ENV
+    ).state.redis_url
+    assert from_file == url
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"env": "NOPE"}, "state.redis_url: environment variable NOPE is not set"),
+        ("http://127.0.0.1:6379", "state.redis_url: expected a redis/"),
+    ],
+)
+def test_redis_url_when_bad_then_error_names_the_key(value: Any, expected: str) -> None:
+    assert _error(_redis(value)).startswith(expected)
