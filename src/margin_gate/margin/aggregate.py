@@ -11,7 +11,7 @@ result never depends on the order of updates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from decimal import Decimal
 
 from margin_gate.margin.brackets import BracketTable
@@ -28,7 +28,7 @@ from margin_gate.margin.unimmr import Terms
 from margin_gate.margin.unimmr import loan_maint_margin
 from margin_gate.margin.unimmr import wallet_equity
 
-__all__ = ["AssetState", "SymbolState", "Totals", "add_into"]
+__all__ = ["AssetState", "SymbolState", "Totals"]
 
 _add = EXACT.add
 _sub = EXACT.subtract
@@ -106,13 +106,17 @@ class AssetState:
         if self.n_symbols == 0:
             self.pnl = self.um_mm = self.cm_mm = ZERO
 
-    def add_pending(self, delta: Iterable[Decimal], sign: int) -> None:
-        """Add (sign 1) or remove (−1) one pending group's delta, exactly (`EXACT`: the sum
-        does not depend on the order of changes); exact zero at none left."""
+    def add_pending(self, delta: Sequence[Decimal], sign: int) -> None:
+        """Add (sign 1) or remove (−1) one pending group's delta (4 values), exactly (`EXACT`:
+        the sum does not depend on the order of changes); exact zero at none left."""
         p = self.pending
         op = _add if sign > 0 else _sub
-        for i, d in enumerate(delta):
-            p[i] = op(p[i], d)
+        p[0], p[1], p[2], p[3] = (
+            op(p[0], delta[0]),
+            op(p[1], delta[1]),
+            op(p[2], delta[2]),
+            op(p[3], delta[3]),
+        )
         self.n_pending += sign
         if self.n_pending == 0:
             self.pending = [ZERO, ZERO, ZERO, ZERO]
@@ -121,10 +125,15 @@ class AssetState:
         """(E, umMM, cmMM, loanMM) in asset units, optionally + the pending deltas (the exact
         sums rounded to decimal128)."""
         plus = ENGINE_CONTEXT.plus
-        v = [self.wallet + self.pnl, plus(self.um_mm), plus(self.cm_mm), self.loan_mm]
         if with_pending:
-            add_into(v, self.pending, 1)
-        return v
+            p = self.pending
+            return [
+                self.wallet + self.pnl + p[0],
+                plus(self.um_mm) + p[1],
+                plus(self.cm_mm) + p[2],
+                self.loan_mm + p[3],
+            ]
+        return [self.wallet + self.pnl, plus(self.um_mm), plus(self.cm_mm), self.loan_mm]
 
 
 class Totals:
@@ -139,18 +148,17 @@ class Totals:
 
     def patch(self, name: str, old: Terms, new: Terms) -> None:
         """`total − old term + new term`; MM snaps to exact zero once no asset has any."""
+        if new is old:
+            return
         v = self.values
-        for i in range(5):
-            v[i] = _add(v[i], _sub(new[i], old[i]))
+        v[0] = _add(v[0], _sub(new[0], old[0]))
+        v[1] = _add(v[1], _sub(new[1], old[1]))
+        v[2] = _add(v[2], _sub(new[2], old[2]))
+        v[3] = _add(v[3], _sub(new[3], old[3]))
+        v[4] = _add(v[4], _sub(new[4], old[4]))
         if new[2] or new[3] or new[4]:
             self._mm_assets.add(name)
         else:
             self._mm_assets.discard(name)
             if not self._mm_assets:
                 v[2] = v[3] = v[4] = ZERO
-
-
-def add_into(target: list[Decimal], delta: Iterable[Decimal], sign: int) -> None:
-    """target += sign × delta, element-wise."""
-    for i, d in enumerate(delta):
-        target[i] += d if sign > 0 else -d

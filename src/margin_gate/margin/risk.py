@@ -242,7 +242,7 @@ class AccountRisk:
         return [leg for key in sorted(keys) for leg in self._book.legs(key, exclude)]
 
     def group(self, key: GroupKey) -> Group | None:
-        """The running sums of the legs pending on group `key` (None: none pending)."""
+        """The running sums of the legs pending on group `key` (None or empty: none pending)."""
         return self._groups.get(key)
 
     def balance_groups(self, asset: str) -> list[Group]:
@@ -555,7 +555,9 @@ class AccountRisk:
             group = self._groups.get(key)
             if group is not None:
                 group.remove(order)
-                if not len(group):
+                # an empty futures group stays (it follows its mark; the next order on the
+                # symbol reuses it), margin pairs and loans go (their prices are not followed)
+                if not len(group) and not isinstance(group, FuturesGroup):
                     del self._groups[key]
 
     def _regroup(
@@ -573,19 +575,22 @@ class AccountRisk:
     def _commit(self, effects: Mapping[GroupKey, Effect], refresh: bool = True) -> None:
         """Swap in new cached group effects and patch the per-asset pending sums."""
         touched: set[str] = set()
+        cached = self._effects
         for key, effect in effects.items():
-            old = self._effects.pop(key, EMPTY)
-            for name, d in old.deltas.items():
-                self._asset(name).add_pending(d, -1)
-                touched.add(name)
-            for name, d in effect.deltas.items():
-                self._asset(name).add_pending(d, 1)
-                touched.add(name)
+            old = cached.pop(key, EMPTY)
+            if effect.deltas is not old.deltas:  # a rescored cache keeps its deltas
+                for name, d in old.deltas.items():
+                    self._asset(name).add_pending(d, -1)
+                    touched.add(name)
+                for name, d in effect.deltas.items():
+                    self._asset(name).add_pending(d, 1)
+                    touched.add(name)
             if effect is not EMPTY:
-                self._effects[key] = effect
-            self._index_group(key, has_legs=self._book.has_group(key))
+                cached[key] = effect
+            if key[0] == "MARGIN" or key[0] == "LOAN":
+                self._index_group(key, has_legs=self._book.has_group(key))
         if refresh:
-            for name in sorted(touched):
+            for name in sorted(touched) if len(touched) > 1 else touched:
                 self._refresh_pending(self._assets[name])
 
     def _index_group(self, key: GroupKey, has_legs: bool) -> None:

@@ -43,7 +43,6 @@ from margin_gate.state.effective import effective_positions
 from margin_gate.state.effective import effective_snapshot
 from margin_gate.state.effective import open_loss_usd
 from margin_gate.state.reservations import HALF
-from margin_gate.state.reservations import split_nonce
 from margin_gate.state.staleness import Freshness
 from margin_gate.state.types import AccountView
 from margin_gate.state.types import Reservation
@@ -81,6 +80,9 @@ class LiveAccount:
         self._positions: dict[PosKey, Position] = {}
         self._balances: dict[str, Balance] = {}
         self._view: AccountView | None = None
+        # (now ms, prices age, account age, stale reason) of the last view: a reservation
+        # change keeps it for the same millisecond unless it brings a symbol not yet judged
+        self._judged: tuple[int, int | None, int | None, str | None] | None = None
         self._versions: Versions | None = None
         self._listed: tuple[Reservation, ...] | None = None
         self._snapshot: AccountSnapshot | None = None
@@ -98,7 +100,7 @@ class LiveAccount:
     @mirror_problem.setter
     def mirror_problem(self, problem: str | None) -> None:
         self._mirror_problem = problem
-        self._view = None
+        self._view = self._judged = None
 
     @property
     def versions(self) -> Versions:
@@ -116,7 +118,12 @@ class LiveAccount:
         cached = self._view
         if cached is not None and cached.now_ms == now:
             return cached
-        prices_age, account_age, reason = self.fresh.judge(self, now)
+        judged = self._judged
+        if judged is not None and judged[0] == now:
+            _, prices_age, account_age, reason = judged
+        else:
+            prices_age, account_age, reason = self.fresh.judge(self, now)
+            self._judged = (now, prices_age, account_age, reason)
         listed = self._listed
         if listed is None:
             listed = self._listed = tuple(self.reservations.values())
@@ -203,7 +210,7 @@ class LiveAccount:
         its state replaced (settle): the projection is unchanged."""
         self.inflight_version = version
         self._versions = None
-        self._view = None
+        self._view = None  # the judgement stays (see `_judged`)
         self._listed = None
         risk = self.risk
         for rid in removed:
@@ -232,14 +239,14 @@ class LiveAccount:
                 except Exception as exc:
                     self._fail(exc)
                     risk = None
-        if new:
-            self.fresh.add_symbols(_futures_symbols(new))
+        if new and self.fresh.add_symbols(_futures_symbols(new)):
+            self._judged = None
 
     def update_prices(self, marks: Mapping[str, PriceTick], index: Mapping[str, PriceTick]) -> None:
         """Record price ticks (time = local receive ms) and move the aggregate."""
         if not marks and not index:
             return
-        self._view = None
+        self._view = self._judged = None
         self._snapshot = None
         for symbol, tick in marks.items():
             changed = self.prices.set_mark(symbol, tick.price, tick.time)
@@ -262,7 +269,7 @@ class LiveAccount:
 
     def set_health(self, health: Health) -> None:
         self.health = health
-        self._view = None
+        self._view = self._judged = None
 
     def rebuild(self) -> None:
         """Rebuild the aggregate from the effective snapshot and the reservations."""
@@ -286,19 +293,18 @@ class LiveAccount:
     # -- INTERNALS --
 
     def _changed_data(self) -> None:
-        self._view = None
+        self._view = self._judged = None
         self._versions = None
         self._snapshot = None
 
     def _count(self, nonce: int, sign: int) -> None:
-        hi, lo = split_nonce(nonce)
-        a, b = self.fingerprint
-        self.fingerprint = ((a + sign * hi) % HALF, (b + sign * lo) % HALF)
+        a, b = self.fingerprint  # + / − the nonce's halves (`split_nonce`), mod 2^52
+        self.fingerprint = ((a + sign * (nonce >> 52)) % HALF, (b + sign * nonce) % HALF)
 
     def _fail(self, exc: Exception) -> None:
         self.risk = None
         self.risk_error = MODEL_ERROR.format(error=exc)
-        self._view = None
+        self._view = self._judged = None
 
     def _sync_all(self, old: AccountData, new: AccountData) -> None:
         self._sync_positions(effective_positions(new))

@@ -48,12 +48,14 @@ class Freshness:
         self._symbols: set[str] = set()  # the symbols `_mark` was computed over
         self._assets: set[str] = set()  # the assets `_index` was computed over
 
-    def add_symbols(self, symbols: set[str]) -> None:
-        """New reservations: recompute only if they bring a symbol not yet judged. (Dropping
-        a reservation never invalidates: judging one symbol too many errs on the stale side,
-        until the next data change or tick.)"""
-        if not symbols <= self._symbols:
-            self._mark = None
+    def add_symbols(self, symbols: set[str]) -> bool:
+        """New reservations: recompute only if they bring a symbol not yet judged (returns
+        whether it will). (Dropping a reservation never invalidates: judging one symbol too
+        many errs on the stale side, until the next data change or tick.)"""
+        if symbols <= self._symbols:
+            return False
+        self._mark = None
+        return True
 
     def add_assets(self, assets: set[str]) -> None:
         """Balances changed: recompute only if an asset not yet judged may matter now."""

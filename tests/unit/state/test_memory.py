@@ -68,6 +68,25 @@ async def test_order_symbol_price_age_is_checked_on_request() -> None:
     assert view.stale_reason_for("BTCUSDT") is None
 
 
+async def test_a_reservation_keeps_the_judgement_of_the_same_millisecond_unless_it_matters() -> (
+    None
+):
+    store, c = await ready()
+    c.advance(6.1)  # type: ignore[attr-defined]
+    before = store.view("a")
+    assert before.stale_reason == "mark price for BTCUSDT 6100 ms old > 5000 ms limit"
+    r = store.new_reservation("a", "c1", [BUY], client_id="c1")
+    assert (await store.reserve("a", before.versions, [r])).ok
+    after = store.view("a")  # a new view (versions, reservations), the same judgement
+    assert after is not before and after.reservations == (r,)
+    assert (after.stale_reason, after.prices_age_ms) == (before.stale_reason, 6100)
+    # a reservation the model cannot value makes the account stale at once
+    eth = order_leg("UM", "ETHUSDT", "BUY", "LIMIT", D(1), price=D(2000))
+    r2 = store.new_reservation("a", "c2", [eth], client_id="c2")
+    assert (await store.reserve("a", after.versions, [r2])).ok
+    assert "margin model unavailable" in (store.view("a").stale_reason or "")
+
+
 async def test_reserve_requires_unchanged_versions() -> None:
     store, _ = await ready()
     view = store.view("a")
