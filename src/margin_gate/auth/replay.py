@@ -91,13 +91,24 @@ class RedisReplayGuard:
     `ReplayGuardFull` (the caller refuses with -1008; fail closed)."""
 
     def __init__(self, client: Any, prefix: str) -> None:
+        from margin_gate.state.redis_pipe import RespPipe
+
         self._client = client
         self._prefix = prefix
+        # One multiplexed connection when the client allows it (state/redis_pipe.py).
+        self._pipe = RespPipe.for_client(client)
+        if self._pipe is not None:
+            self._pipe.close_with(client)  # the app closes the client it gave us
 
     async def first_use(self, key: str, expires_at_ms: int, now_ms: int) -> bool:
         ttl = max(expires_at_ms - now_ms, 1)
         try:
-            created = await self._client.set(f"{self._prefix}:{key}", b"1", nx=True, px=ttl)
+            if self._pipe is not None:
+                created = await self._pipe.call(
+                    "SET", f"{self._prefix}:{key}", b"1", "NX", "PX", ttl
+                )
+            else:
+                created = await self._client.set(f"{self._prefix}:{key}", b"1", nx=True, px=ttl)
         except Exception as exc:  # redis errors, timeouts, closed connections
             raise ReplayGuardFull(f"replay guard unavailable: {type(exc).__name__}") from exc
         return bool(created)

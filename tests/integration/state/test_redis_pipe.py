@@ -1,0 +1,136 @@
+"""`RespPipe`: the order path's multiplexed Redis connection, against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from margin_gate.auth.replay import RedisReplayGuard
+from margin_gate.state.redis_keys import connect
+from margin_gate.state.redis_pipe import RespPipe
+
+pytestmark = pytest.mark.redis
+
+
+async def test_for_client_when_plain_url_then_pipe_and_commands_answer(
+    redis_url: str, redis_prefix: str
+) -> None:
+    client = connect(redis_url)
+    pipe = RespPipe.for_client(client)
+    assert pipe is not None
+    try:
+        assert await pipe.call("SET", f"{redis_prefix}:k", b"v") == b"OK"
+        assert await pipe.call("GET", f"{redis_prefix}:k") == b"v"
+        assert await pipe.call("GET", f"{redis_prefix}:none") is None
+        assert await pipe.call("DEL", f"{redis_prefix}:k") == 1
+    finally:
+        await pipe.aclose()
+        await client.aclose()
+
+
+def test_for_client_when_not_a_plain_client_then_none() -> None:
+    assert RespPipe.for_client(object()) is None
+    assert RespPipe.for_client(aioredis.Redis(ssl=True)) is None
+
+
+async def test_call_when_concurrent_then_replies_matched_in_order(
+    redis_url: str, redis_prefix: str
+) -> None:
+    pipe = RespPipe.for_client(connect(redis_url))
+    assert pipe is not None
+    key = f"{redis_prefix}:n"
+    try:
+        replies = await asyncio.gather(*(pipe.call("INCR", key) for _ in range(200)))
+        assert replies == list(range(1, 201))  # sent and answered in issue order
+        assert pipe.connects == 1
+    finally:
+        await pipe.aclose()
+
+
+async def test_call_when_error_reply_then_raises_and_pipe_stays_in_step(
+    redis_url: str, redis_prefix: str
+) -> None:
+    pipe = RespPipe.for_client(connect(redis_url))
+    assert pipe is not None
+    try:
+        await pipe.call("SET", f"{redis_prefix}:s", b"x")
+        with pytest.raises(ResponseError):
+            await pipe.call("INCR", f"{redis_prefix}:s")
+        assert await pipe.call("GET", f"{redis_prefix}:s") == b"x"
+    finally:
+        await pipe.aclose()
+
+
+async def test_call_when_caller_cancelled_then_later_replies_still_matched(
+    redis_url: str, redis_prefix: str
+) -> None:
+    pipe = RespPipe.for_client(connect(redis_url))
+    assert pipe is not None
+    try:
+        await pipe.call("SET", f"{redis_prefix}:c", b"1")
+        slow = asyncio.ensure_future(pipe.call("GET", f"{redis_prefix}:c"))
+        await asyncio.sleep(0)
+        slow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await slow
+        assert await pipe.call("ECHO", b"after") == b"after"
+    finally:
+        await pipe.aclose()
+
+
+async def test_script_when_redis_lost_the_script_then_eval_runs_it(redis_url: str) -> None:
+    pipe = RespPipe.for_client(connect(redis_url))
+    assert pipe is not None
+    script = pipe.script("return {KEYS[1], ARGV[1], 7}")
+    try:
+        await pipe.call("SCRIPT", "FLUSH")
+        assert await script(keys=["a"], args=["b"]) == [b"a", b"b", 7]
+        assert await script(keys=["c"], args=[1]) == [b"c", b"1", 7]  # EVALSHA now
+    finally:
+        await pipe.aclose()
+
+
+async def test_call_when_connection_dropped_then_raises_and_next_call_reconnects(
+    redis_url: str, redis_prefix: str
+) -> None:
+    pipe = RespPipe.for_client(connect(redis_url))
+    assert pipe is not None
+    admin = aioredis.from_url(redis_url)
+    try:
+        name = f"{redis_prefix}-pipe"
+        await pipe.call("CLIENT", "SETNAME", name)
+        pending = asyncio.ensure_future(pipe.call("BLPOP", f"{redis_prefix}:never", 5))
+        await asyncio.sleep(0.05)
+        await admin.client_kill_filter(_type="normal", skipme=True, laddr=None, user=None)
+        with pytest.raises(RedisConnectionError):
+            await pending  # fate unknown: an error, never a silent retry
+        assert await pipe.call("PING") == b"PONG"
+        assert pipe.connects == 2
+    finally:
+        await pipe.aclose()
+        await admin.aclose()
+
+
+async def test_call_when_server_unreachable_then_connection_error() -> None:
+    pipe = RespPipe(host="127.0.0.1", port=1, connect_timeout=1.0)
+    with pytest.raises(RedisConnectionError):
+        await pipe.call("PING")
+
+
+async def test_replay_guard_when_plain_client_then_pipe_shared_by_replicas(
+    redis_url: str, redis_prefix: str
+) -> None:
+    clients = [connect(redis_url), connect(redis_url)]
+    a, b = (RedisReplayGuard(c, f"{redis_prefix}:replay") for c in clients)
+    try:
+        assert await a.first_use("sig", 10_000, 0)
+        assert not await b.first_use("sig", 10_000, 0)
+        assert await b.first_use("other", 10_000, 0)
+    finally:
+        for c in clients:
+            await c.aclose()  # closes the guard's pipe too
