@@ -96,8 +96,11 @@ def number(params: Params, name: str, step: Decimal = ZERO) -> Decimal | None | 
         return malformed(name, "must be greater than zero")
     if value.adjusted() >= 20:
         return malformed(name, "too large")
-    exponent = _WIDE.normalize(value).as_tuple().exponent
-    assert isinstance(exponent, int)  # finite: only digits, '.', 'e' and signs got here
+    if "e" in raw or "E" in raw or len(raw) - raw.find(".") > 21:
+        exponent = _WIDE.normalize(value).as_tuple().exponent
+        assert isinstance(exponent, int)  # finite: only digits, '.', 'e' and signs got here
+    else:  # plain notation: at most 20 decimals, so normalized at least 10^-20
+        exponent = 0
     if exponent < -20 or (step > ZERO and _WIDE.remainder(value, step) != ZERO):
         return BAD_PRECISION.with_msg(
             f"Precision is over the maximum defined for this asset: '{name}'={raw}"

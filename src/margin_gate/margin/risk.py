@@ -367,8 +367,12 @@ class AccountRisk:
             ]
             terms = self._terms(name, a.rate, inputs)
             old = a.terms_p
-            for i in range(5):
-                totals[i] = _add(totals[i], _sub(terms[i], old[i]))
+            if terms is not old:
+                totals[0] = _add(totals[0], _sub(terms[0], old[0]))
+                totals[1] = _add(totals[1], _sub(terms[1], old[1]))
+                totals[2] = _add(totals[2], _sub(terms[2], old[2]))
+                totals[3] = _add(totals[3], _sub(terms[3], old[3]))
+                totals[4] = _add(totals[4], _sub(terms[4], old[4]))
             if terms is not ZERO_TERMS:
                 rows.append((name, inputs, terms, self._prices[name]))
         return totals, rows
