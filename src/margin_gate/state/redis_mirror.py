@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import orjson
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from margin_gate.state.account import LiveAccount
@@ -42,6 +43,7 @@ from margin_gate.state.codec_market import PriceTick
 from margin_gate.state.data import AccountData
 from margin_gate.state.data import Changes
 from margin_gate.state.data import Static
+from margin_gate.state.redis_pipe import RespPipe
 from margin_gate.state.redis_scripts import LOAD
 from margin_gate.state.reservations import HALF
 from margin_gate.state.reservations import split_nonce
@@ -443,15 +445,27 @@ class Follower:
     async def _run(self) -> None:
         delay = 0.05
         while True:
-            pubsub = self.store.client.pubsub(ignore_subscribe_messages=True)
-            try:
-                await self._follow(pubsub)
-            except asyncio.CancelledError:
+            pipe = self.store.pipe
+            if pipe is not None:  # hiredis subscriber: messages applied in the read callback
+                sub = pipe.subscriber(self._message, self._wake.set)
+                try:
+                    await self._follow_pipe(sub)
+                except asyncio.CancelledError:
+                    await sub.aclose()
+                    raise
+                except (RedisError, OSError) as exc:
+                    self._down(exc)
+                await sub.aclose()
+            else:
+                pubsub = self.store.client.pubsub(ignore_subscribe_messages=True)
+                try:
+                    await self._follow(pubsub)
+                except asyncio.CancelledError:
+                    await _close(pubsub)
+                    raise
+                except (RedisError, OSError) as exc:
+                    self._down(exc)
                 await _close(pubsub)
-                raise
-            except (RedisError, OSError) as exc:
-                self._down(exc)
-            await _close(pubsub)
             await asyncio.sleep(delay * (0.5 + random.random()))  # jitter
             delay = min(delay * 2, 2.0)
 
@@ -487,6 +501,40 @@ class Follower:
             while message is not None:
                 self._handle(message)
                 message = await pubsub.get_message(timeout=0)
+
+    async def _follow_pipe(self, sub: RespPipe) -> None:
+        """`_follow` on a `RespPipe` subscriber: messages never wait for this loop (they are
+        applied as they are read, `_message`); the loop subscribes, reloads and notices a
+        lost connection (`_wake` is set by both)."""
+        subscribed: set[str] = set()
+        self._pending.update(self._channels.values())
+        while True:
+            for channel in [c for c in self._channels if c not in subscribed]:
+                await sub.call("SUBSCRIBE", channel)
+                subscribed.add(channel)
+            self.connected = True
+            while self._pending:
+                account = self._pending.pop()
+                await self.reload(account)
+                self.store.account(account).mirror_problem = None
+            if sub.lost:
+                raise RedisConnectionError("state mirror subscription lost")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            if sub.lost:
+                raise RedisConnectionError("state mirror subscription lost")
+
+    def _message(self, channel: bytes, data: bytes) -> None:
+        account = self._channels.get(channel.decode())
+        if account is None:
+            return
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            self._broken(account, exc)
+            return
+        self._apply(account, payload)
 
     def _handle(self, message: dict[str, Any]) -> None:
         if message.get("type") != "message":

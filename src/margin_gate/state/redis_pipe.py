@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 from typing import cast
 
@@ -61,6 +62,7 @@ class Script:
 class _Protocol(asyncio.Protocol):
     def __init__(self, pipe: RespPipe) -> None:
         self.pipe = pipe
+        self.on_message = pipe.on_message
         self.reader = hiredis.Reader(protocolError=RedisConnectionError, replyError=ResponseError)
         self.waiters: deque[asyncio.Future[Any]] = deque()
         self.transport: asyncio.Transport | None = None
@@ -84,6 +86,9 @@ class _Protocol(asyncio.Protocol):
                 return
             if reply is False:
                 return
+            if self.on_message is not None and type(reply) is list and reply[0] == b"message":
+                self.on_message(reply[1], reply[2])  # pub/sub: no waiter, applied right here
+                continue
             if not waiters:  # a reply nobody asked for: out of step
                 self._fail(RedisConnectionError("unexpected reply from Redis"))
                 if self.transport is not None:
@@ -101,6 +106,8 @@ class _Protocol(asyncio.Protocol):
         self._fail(RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
         if not self.closed.done():
             self.closed.set_result(None)
+        if self.pipe.on_lost is not None:
+            self.pipe.on_lost()
 
     def _fail(self, exc: Exception) -> None:
         self.lost = True
@@ -132,12 +139,16 @@ class RespPipe:
         username: str | None = None,
         password: str | None = None,
         connect_timeout: float = 5.0,
+        on_message: Callable[[bytes, bytes], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         if not HAVE_HIREDIS:  # pragma: no cover
             raise RuntimeError("RespPipe needs hiredis")
         self.host, self.port, self.path = host, port, path
         self.db, self.username, self.password = db, username, password
         self.connect_timeout = connect_timeout
+        self.on_message = on_message
+        self.on_lost = on_lost
         self._proto: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
         self.connects = 0
@@ -246,6 +257,29 @@ class RespPipe:
             return await inner(*args, **kwargs)
 
         client.aclose = aclose
+
+    def subscriber(
+        self, on_message: Callable[[bytes, bytes], None], on_lost: Callable[[], None]
+    ) -> RespPipe:
+        """A new pipe to the same server for pub/sub: `on_message(channel, data)` runs in the
+        protocol callback for every message, in order (no task, no polling), `on_lost()` when
+        the connection goes; SUBSCRIBE one channel per call (each answers exactly one reply)."""
+        return RespPipe(
+            host=self.host,
+            port=self.port,
+            path=self.path,
+            db=self.db,
+            username=self.username,
+            password=self.password,
+            connect_timeout=self.connect_timeout,
+            on_message=on_message,
+            on_lost=on_lost,
+        )
+
+    @property
+    def lost(self) -> bool:
+        """No live connection (never opened, closed, or dropped)."""
+        return self._proto is None or self._proto.lost
 
     def script(self, source: str) -> Script:
         return Script(self, source)
