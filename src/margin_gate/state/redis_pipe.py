@@ -58,6 +58,36 @@ class Script:
         except NoScriptError:
             return await self.pipe.call("EVAL", self.source, len(keys), *keys, *args)
 
+    def send(self, keys: list[str], args: list[Any]) -> asyncio.Future[Any] | None:
+        """Run without awaiting: the reply's future (EVAL fallback included), or None when
+        the pipe has no live connection (then await the script instead)."""
+        first = self.pipe.send("EVALSHA", self.sha, len(keys), *keys, *args)
+        if first is None:
+            return None
+        out: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def done(f: asyncio.Future[Any]) -> None:
+            if out.done():
+                return
+            if f.cancelled():
+                out.cancel()
+                return
+            exc = f.exception()
+            if isinstance(exc, NoScriptError):
+                again = self.pipe.send("EVAL", self.source, len(keys), *keys, *args)
+                if again is None:
+                    out.set_exception(RedisConnectionError("connection to Redis lost"))
+                else:
+                    again.add_done_callback(done)
+                return
+            if exc is not None:
+                out.set_exception(exc)
+            else:
+                out.set_result(f.result())
+
+        first.add_done_callback(done)
+        return out
+
 
 class _Protocol(asyncio.Protocol):
     def __init__(self, pipe: RespPipe) -> None:
@@ -191,6 +221,17 @@ class RespPipe:
         proto.waiters.append(fut)
         transport.write(hiredis.pack_command(cast(Any, args)))
         return await fut
+
+    def send(self, *args: Arg) -> asyncio.Future[Any] | None:
+        """`call` without awaiting: the reply's future, or None when there is no live
+        connection (the caller awaits `call`, which connects)."""
+        proto = self._proto
+        if proto is None or proto.lost or proto.transport is None:
+            return None
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        proto.waiters.append(fut)
+        proto.transport.write(hiredis.pack_command(cast(Any, args)))
+        return fut
 
     async def _connect(self) -> _Protocol:
         if self._connecting is not None:  # another command is connecting: share it

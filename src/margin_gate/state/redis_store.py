@@ -255,6 +255,11 @@ class RedisStore:
     async def settle(
         self, account: str, reservation_id: str, outcome: Outcome, *, order_id: str | None = None
     ) -> None:
+        """Record the order's fate. The local view changes at once; with the pipe the SETTLE
+        is written behind: sent now (before any later command of this replica, on the same
+        connection), its reply applied when it comes, so the answer to the bot does not wait
+        for it. Until then Redis still counts the reservation: conservative for every replica.
+        A failure is logged (the reservation then expires by its TTL), as callers did."""
         acct, mirror, k = self.account(account), self.mirror(account), self.keys(account)
         r = acct.reservations.get(reservation_id)
         release = "0"
@@ -268,30 +273,18 @@ class RedisStore:
             mirror.releasing_ids(ids)
         now = self.clock.now_ms()
         args = [reservation_id, outcome, now, order_id or "", k.channel, release]
+        done = _Settled(self, account, reservation_id, outcome, now, order_id, releasing)
+        send = getattr(self._settle, "send", None)
+        fut = send(k.reservations, args) if send is not None else None
+        if fut is not None:
+            fut.add_done_callback(done.callback)
+            return
         try:
             reply = await self._call(self._settle, k.reservations, args)
         except StateUnavailable:
-            if releasing:
-                mirror.not_released(ids)
+            done.failed()
             raise
-        code = int(reply[0])
-        if code in (0, 1):
-            if releasing:
-                mirror.released(ids, int(reply[1]))
-        elif code == 2 and outcome != "rejected":
-            # Re-read after the await: the stream owner may have converted it meanwhile and
-            # the mirror applied that removal; stamping the old copy would resurrect it here
-            # (a phantom in-flight order no other replica and no expiry would ever clear).
-            current = acct.reservations.get(reservation_id)
-            if current is not None:
-                mirror.stamp(
-                    replace(
-                        current,
-                        state=outcome,
-                        answered_ms=now,
-                        order_id=order_id or current.order_id,
-                    )
-                )
+        done.apply(reply)
 
     async def release(self, account: str, reservation_ids: Sequence[str]) -> None:
         mirror, k = self.mirror(account), self.keys(account)
@@ -489,6 +482,71 @@ class RedisStore:
             return await script(keys=keys, args=args)
         except RedisError as exc:
             raise StateUnavailable(UNAVAILABLE.format(error=exc)) from exc
+
+
+class _Settled:
+    """What a SETTLE's reply does to the mirror (awaited, or in a done callback)."""
+
+    __slots__ = ("account", "now", "order_id", "outcome", "releasing", "rid", "store")
+
+    def __init__(
+        self,
+        store: RedisStore,
+        account: str,
+        rid: str,
+        outcome: Outcome,
+        now: int,
+        order_id: str | None,
+        releasing: bool,
+    ) -> None:
+        self.store, self.account, self.rid, self.outcome = store, account, rid, outcome
+        self.now, self.order_id, self.releasing = now, order_id, releasing
+
+    def callback(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            self.failed()
+            return
+        exc = fut.exception()
+        if exc is not None:
+            _log.warning(
+                "settle %s on %s: state store unavailable (%s); TTL will expire it",
+                self.rid,
+                self.account,
+                exc,
+            )
+            self.failed()
+            return
+        try:
+            self.apply(fut.result())
+        except Exception:  # a malformed reply: the mirror reloads rather than guesses
+            _log.exception("settle %s on %s: reply not applied", self.rid, self.account)
+            self.store.follower.request_reload(self.account)
+
+    def failed(self) -> None:
+        if self.releasing:
+            self.store.mirror(self.account).not_released((self.rid,))
+
+    def apply(self, reply: Sequence[Any]) -> None:
+        store, rid, outcome = self.store, self.rid, self.outcome
+        mirror = store.mirror(self.account)
+        code = int(reply[0])
+        if code in (0, 1):
+            if self.releasing:
+                mirror.released((rid,), int(reply[1]))
+        elif code == 2 and outcome != "rejected":
+            # Re-read now: the stream owner may have converted it meanwhile and the mirror
+            # applied that removal; stamping the old copy would resurrect it here (a phantom
+            # in-flight order no other replica and no expiry would ever clear).
+            current = store.account(self.account).reservations.get(rid)
+            if current is not None:
+                mirror.stamp(
+                    replace(
+                        current,
+                        state=outcome,
+                        answered_ms=self.now,
+                        order_id=self.order_id or current.order_id,
+                    )
+                )
 
 
 def _predicted(

@@ -147,3 +147,24 @@ async def test_owner_writes_are_fenced_by_the_lease(pair: tuple[RedisStore, Redi
     await a.apply_events("acct", [otu(x="NEW", status="NEW", q="0.5", client="z", order_id=5)])
     assert "UM:BTCUSDT:5" in a.account("acct").data.open_orders
     assert await lease.release()
+
+
+async def test_settle_when_written_behind_then_view_at_once_and_redis_follows(
+    pair: tuple[RedisStore, RedisStore],
+) -> None:
+    a, b = pair
+    assert a.pipe is not None
+    for rid in ("w1", "w2"):
+        res = await a.reserve(
+            "acct", a.view("acct").versions, [a.new_reservation("acct", rid, [BUY], client_id=rid)]
+        )
+        assert res.ok, res
+    await a.settle("acct", "w1", "rejected")
+    assert [r.id for r in a.view("acct").reservations] == ["w2"]  # before Redis answered
+    await eventually_async(lambda: [r.id for r in b.view("acct").reservations] == ["w2"])
+    # The connection drops with the SETTLE's reply outstanding: the local release is taken
+    # back (counted until the channel or a reload says otherwise), never lost.
+    await a.settle("acct", "w2", "rejected")
+    a.pipe.close()
+    await eventually_async(lambda: b.view("acct").reservations == ())
+    await eventually_async(lambda: a.view("acct").reservations == ())
