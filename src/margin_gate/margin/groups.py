@@ -77,6 +77,7 @@ __all__ = [
     "MarginGroup",
     "Pricing",
     "scenario",
+    "worst_cached",
     "worst_sides",
 ]
 
@@ -402,23 +403,35 @@ class Candidate:
     per position side into capped and uncapped legs (each with its fill price, None when
     pricing fails: `fill_leg` prices it again, and raises, if the leg fills)."""
 
-    __slots__ = ("by_side", "mark", "prices")
+    __slots__ = ("by_side", "mark", "one_side", "prices")
 
     def __init__(self, pricing: Pricing, mark: Decimal, legs: Sequence[Leg]) -> None:
         self.mark = mark
         self.prices: list[Decimal | None] = []
         self.by_side: dict[PositionSide, tuple[list[_Priced], list[_Priced]]] = {}
+        # the side (True: BUY) of legs that are all plain — uncapped, with a priced,
+        # non-negative quantity — and on one side; else None
+        self.one_side: bool | None = None
+        sides = set()
+        plain = True
         for leg in legs:
             assert isinstance(leg, OrderLeg)
+            buy = leg.side == "BUY"
             try:
-                price: Decimal | None = fill_price(leg, mark, pricing.slip(leg.side == "BUY"))
+                price: Decimal | None = fill_price(leg, mark, pricing.slip(buy))
             except ArithmeticError:
                 price = None
             self.prices.append(price)
             pair = self.by_side.get(leg.position_side)
             if pair is None:
                 pair = self.by_side[leg.position_side] = ([], [])
-            pair[0 if leg.capped else 1].append((leg, price))
+            capped = leg.capped
+            pair[0 if capped else 1].append((leg, price))
+            qty = leg.quantity
+            plain = plain and not capped and qty is not None and qty >= ZERO and price is not None
+            sides.add(buy)
+        if plain and len(sides) == 1:
+            self.one_side = sides.pop()
 
 
 _Priced = tuple[OrderLeg, Decimal | None]
@@ -856,7 +869,7 @@ def worst_sides(
         alone = scenario(view, key, pricing, None, None, candidate, None, prepared)
         return alone, None, None, prepared
     if not candidate and exclude is None:
-        return _worst_cached(view, key, pricing, group), None, None, None
+        return worst_cached(view, key, pricing, group), None, None, None
     prepared = None
     if isinstance(group, FuturesGroup):
         prepared = Candidate(group.pricing, group.mark, candidate)
@@ -865,7 +878,9 @@ def worst_sides(
     return (buy if buy.score <= sell.score else sell), buy, sell, prepared
 
 
-def _worst_cached(view: RiskView, key: GroupKey, pricing: Pricing | None, group: Group) -> Effect:
+def worst_cached(view: RiskView, key: GroupKey, pricing: Pricing | None, group: Group) -> Effect:
+    """`worst_sides` of a group with pending legs, no candidate and no exclusion: the worse
+    of its two cached side scenarios (computed when missing, re-scored at current prices)."""
     sides = []
     for buy in (True, False):
         effect = group.cache[buy]

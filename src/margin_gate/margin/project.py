@@ -298,25 +298,13 @@ def _project_legs(
         effect, buy, sell, prepared = risk.worst_sides(key, candidate, replaced)
         effects[key] = effect
         if prepared is not None and replaced is None:
-            side = _one_side(candidate, prepared.prices)
+            side = prepared.one_side
             chosen = None
             if side is not None:
                 chosen = effect if buy is None else (buy if side else sell)
             reuse[key] = (side, chosen, prepared.prices)
     totals, rows = risk.evaluate(effects)
     return Projection(risk, before, legs, by_group, replaced, totals, rows, refusal, reuse)
-
-
-def _one_side(legs: list[Leg], prices: list[Decimal | None]) -> bool | None:
-    """The side (True: BUY) of futures legs that are all plain — uncapped, with a priced,
-    non-negative quantity — and on one side; else None."""
-    sides = set()
-    for leg, price in zip(legs, prices, strict=True):
-        assert isinstance(leg, OrderLeg)
-        if leg.capped or leg.quantity is None or leg.quantity < 0 or price is None:
-            return None
-        sides.add(leg.side == "BUY")
-    return sides.pop() if len(sides) == 1 else None
 
 
 def _balances_after(risk: AccountRisk, effects: dict[GroupKey, Effect]) -> tuple[Balance, ...]:

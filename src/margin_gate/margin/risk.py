@@ -41,6 +41,7 @@ from margin_gate.margin.groups import Group
 from margin_gate.margin.groups import LoanGroup
 from margin_gate.margin.groups import MarginGroup
 from margin_gate.margin.groups import Pricing
+from margin_gate.margin.groups import worst_cached
 from margin_gate.margin.groups import worst_sides
 from margin_gate.margin.legs import GroupKey
 from margin_gate.margin.legs import Leg
@@ -520,7 +521,11 @@ class AccountRisk:
             self._refresh(a)
 
     def _worst(self, key: GroupKey) -> Effect:
-        return self.worst(key)
+        """`worst(key)`: EMPTY without pending legs, else from the group's side caches."""
+        group = self._groups.get(key)
+        if group is None or not len(group):
+            return EMPTY
+        return worst_cached(self, key, None if key[0] == "LOAN" else self.pricing(key), group)
 
     def _reference(self, key: GroupKey) -> Decimal:
         instrument = self.instrument(key)
