@@ -436,6 +436,7 @@ class Candidate:
 
 _Priced = tuple[OrderLeg, Decimal | None]
 _NONE: tuple[list[_Priced], list[_Priced]] = ([], [])
+_NO_LEGS = Candidate(None, ZERO, ())  # type: ignore[arg-type]  # no legs: pricing unused; read-only
 
 
 def _futures_scenario(
@@ -840,7 +841,7 @@ def scenario(
         assert group is None or isinstance(group, FuturesGroup)
         state = view.futures_state(key[1])
         if prepared is None:
-            prepared = Candidate(pricing, state.mark, candidate)
+            prepared = Candidate(pricing, state.mark, candidate) if candidate else _NO_LEGS
         found = _futures_scenario(view, state, pricing, group, buy, prepared, exclude)
     if found is not None:
         return found

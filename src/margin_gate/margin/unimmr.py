@@ -150,6 +150,8 @@ def amounts_mm(
         size = instrument.contract_size
         notionals = [cm_notional(a, size, mark) for a in amounts]
     boundary = settings.bracket_boundary
+    if len(notionals) == 1:  # one-way mode: the sums below with one term, without a generator
+        return ZERO + maint_margin(ZERO + notionals[0], table, boundary)
     if settings.hedge_bracketing == "combined":
         return maint_margin(sum(notionals, ZERO), table, boundary)
     return sum((maint_margin(n, table, boundary) for n in notionals), ZERO)
