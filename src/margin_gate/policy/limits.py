@@ -68,6 +68,9 @@ def _leg_notional(risk: AccountRisk, leg: Leg) -> Decimal:
 
 def intent_notional(risk: AccountRisk, intent: OrderIntent) -> Decimal:
     """USD notional of the intent (the larger OCO alternative). SnapshotError if unpriced."""
+    alternatives = intent.alternatives
+    if len(alternatives) == 1 and len(alternatives[0]) == 1:  # one leg: what max(sum()) gives
+        return _ZERO + _leg_notional(risk, alternatives[0][0])
     return max(sum((_leg_notional(risk, leg) for leg in alt), _ZERO) for alt in intent.alternatives)
 
 

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from decimal import Decimal
 
 from margin_gate.margin.settings import ProjectionSettings
@@ -86,9 +87,12 @@ class EffectiveProfile:
     allow_manual_liquidation: bool = False
     allow_money_out: bool = False
 
-    @property
-    def collar_fraction(self) -> Decimal | None:
-        return None if self.price_collar_bps is None else self.price_collar_bps / _BPS
+    # price_collar_bps as a fraction, computed once (read on every order)
+    collar_fraction: Decimal | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        bps = self.price_collar_bps
+        object.__setattr__(self, "collar_fraction", None if bps is None else bps / _BPS)
 
     def allows_endpoint(self, method: str, path: str) -> bool:
         return self.endpoints is None or self.endpoints.allows(method, path)

@@ -74,7 +74,19 @@ def error_answer(
 
 def encode_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     """ASGI header pairs (lower-case names, latin-1) for our X-Margin-Gate-* headers."""
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    names = _HEADER_NAMES
+    return [(names.get(k) or _header_name(k), v.encode("latin-1")) for k, v in headers.items()]
+
+
+# Header name -> its ASGI form: the same few names on every order (bounded all the same).
+_HEADER_NAMES: dict[str, bytes] = {}
+
+
+def _header_name(name: str) -> bytes:
+    encoded = name.lower().encode("latin-1")
+    if len(_HEADER_NAMES) < 256:
+        _HEADER_NAMES[name] = encoded
+    return encoded
 
 
 def from_upstream_error(exc: UpstreamError, *, may_execute: bool) -> BinanceError:

@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+from typing import overload
 from urllib.parse import quote
 from urllib.parse import unquote_plus
 
@@ -25,6 +27,7 @@ from margin_gate.wire.errors import BinanceError
 
 __all__ = ["BODY_METHODS", "Params", "encode_params", "parse_params"]
 
+_T = TypeVar("_T")
 BODY_METHODS = frozenset({"POST", "PUT", "DELETE"})
 _SIGNATURE = "signature"
 # Characters left as-is when we encode parameters we send upstream. Binance signs the exact
@@ -62,6 +65,19 @@ class Params(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self.items_)
 
+    @overload
+    def get(self, key: str, /) -> str | None: ...
+
+    @overload
+    def get(self, key: str, default: str | _T, /) -> str | _T: ...
+
+    def get(self, key: str, default: object = None, /) -> object:
+        # Mapping.get goes through __getitem__ and a KeyError for an absent key (≈1 µs).
+        for k, v in self.items_:
+            if k == key:
+                return v
+        return default
+
     def without(self, *keys: str) -> list[tuple[str, str]]:
         drop = set(keys)
         return [(k, v) for k, v in self.items_ if k not in drop]
@@ -80,6 +96,26 @@ def _split(raw: bytes) -> tuple[list[tuple[str, str]], bytes, str | None] | Bina
     except UnicodeDecodeError:
         # Binance requires non-ASCII to be percent-encoded before signing (§3.1).
         return ILLEGAL_CHARS
+    if "%" in text or "+" in text:
+        return _split_escaped(text)
+    # The usual part, without escapes: names and values are the raw text (the loop's result
+    # in fewer steps; the signature, if any, last, as every SDK sends it).
+    chunks = text.split("&")
+    pairs: list[tuple[str, str]] = [chunk.partition("=")[::2] for chunk in chunks if chunk]
+    if len(dict(pairs)) != len(pairs):
+        return _split_escaped(text)  # a duplicate: the loop names the first one
+    last = chunks[-1]
+    if pairs and pairs[-1][0] == _SIGNATURE and last:
+        del pairs[-1]
+        cut = len(text) - len(last)  # where the signature chunk starts
+        unsigned = raw[: cut - 1] if cut > 0 else b""
+        return pairs, unsigned, last.partition("=")[2]
+    if _SIGNATURE in text and any(name == _SIGNATURE for name, _ in pairs):
+        return _split_escaped(text)  # a signature elsewhere: cut where it is
+    return pairs, raw, None
+
+
+def _split_escaped(text: str) -> tuple[list[tuple[str, str]], bytes, str | None] | BinanceError:
     pairs: list[tuple[str, str]] = []
     seen: set[str] = set()
     signature: str | None = None
@@ -117,9 +153,12 @@ def parse_params(method: str, raw_query: bytes, raw_body: bytes) -> Params | Bin
     b_pairs, b_unsigned, b_sig = body
     if q_sig is not None and b_sig is not None:
         return DUPLICATE_PARAM.with_msg("Duplicate values for a parameter detected: 'signature'.")
-    in_query = {k for k, _ in q_pairs}
-    # The query string wins (binance-pm.md §2.1): a body value for a query key is dropped.
-    items = tuple(q_pairs) + tuple((k, v) for k, v in b_pairs if k not in in_query)
+    if not q_pairs or not b_pairs:  # one part only (the usual request): nothing to merge
+        items = tuple(q_pairs or b_pairs)
+    else:
+        in_query = {k for k, _ in q_pairs}
+        # The query string wins (binance-pm.md §2.1): a body value for a query key is dropped.
+        items = tuple(q_pairs) + tuple((k, v) for k, v in b_pairs if k not in in_query)
     return Params(items, q_sig if q_sig is not None else b_sig, q_unsigned + b_unsigned)
 
 

@@ -44,7 +44,8 @@ def _settings() -> object:
                 "public_key": {"env": "PUB"},
             },
         },
-        "state": {"backend": "redis", "redis_url": "redis://:redisPassw0rd99@redis:6379/0"},
+        # a URL with a password comes from the environment (an inline one is refused)
+        "state": {"backend": "redis", "redis_url": {"env": "REDIS_URL"}},
     }
     env = {
         "K": EXCH_KEY,
@@ -53,6 +54,7 @@ def _settings() -> object:
         "BS": BOT_SECRET,
         "P": ED_PEM,
         "PUB": ED_PUBLIC,
+        "REDIS_URL": "redis://:redisPassw0rd99@redis:6379/0",
     }
     return parse_settings(data, base_dir=Path("."), env=env)
 

@@ -91,3 +91,27 @@ def test_decode_fast_path_when_any_text_then_same_as_unquote_plus(text: str) -> 
     ascii_text = text.encode("ascii", "ignore").decode() or "x"
     p = _ok("GET", f"k={ascii_text}".encode().replace(b"&", b"%26").replace(b"#", b"%23"), b"")
     assert p["k"] == unquote_plus(ascii_text.replace("&", "%26").replace("#", "%23"))
+
+
+_NAME = st.sampled_from(["a", "b", "signature", "signaturex", "x", ""])
+_CHUNK = st.one_of(
+    st.just(""), _NAME, st.builds("{}={}".format, _NAME, st.sampled_from(["1", "", "=", "v=w"]))
+)
+
+
+@given(st.lists(_CHUNK, max_size=6))
+def test_split_fast_path_when_no_escapes_then_same_as_the_loop(chunks: list[str]) -> None:
+    # Arrange: parts without escapes take the fast path; the loop is the reference.
+    from margin_gate.wire.params import _split
+    from margin_gate.wire.params import _split_escaped
+
+    text = "&".join(chunks)
+    # Act
+    fast = _split(text.encode())
+    slow = _split_escaped(text) if text else ([], b"", None)
+    # Assert
+    if isinstance(slow, BinanceError):
+        assert isinstance(fast, BinanceError)
+        assert fast.msg == slow.msg
+    else:
+        assert fast == slow
