@@ -160,13 +160,7 @@ def futures_delta(
     um = instrument.market == "UM"
     delta: Delta = (d_e, d_mm, ZERO, ZERO) if um else (d_e, ZERO, d_mm, ZERO)
     score = (d_e - view.settings.pending_buffer * d_mm) * view.index_price(asset)
-    return Effect(
-        {asset: delta},
-        score,
-        positions,
-        wallet=wallet,
-        wallet_field="um_wallet" if um else "cm_wallet",
-    )
+    return Effect({asset: delta}, score, positions, (), wallet, "um_wallet" if um else "cm_wallet")
 
 
 def _balances_effect(

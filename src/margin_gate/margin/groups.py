@@ -450,25 +450,36 @@ def _futures_scenario(
 ) -> Effect | None:
     positions = state.positions
     mark = state.mark
-    touched: Iterable[PositionSide] = candidate.by_side
+    by_side = candidate.by_side
+    touched: Iterable[PositionSide] = by_side
     if group is not None and buy is not None:
-        touched = group.sides[buy].union(candidate.by_side)
+        touched = group.sides[buy].union(by_side) if by_side else group.sides[buy]
+    else:
+        group = buy = None
     total = ZERO
     amounts: dict[PositionSide, Decimal] = {}
     for ps in touched:
         pos = positions.get(ps)
         amount = ZERO if pos is None else pos.amount
-        capped, plain = candidate.by_side.get(ps, _NONE)
-        for legs, is_capped in ((capped, True), (plain, False)):
-            if group is not None and buy is not None:
-                filled = group.fill(buy, ps, is_capped, amount, exclude)
-                if filled is None:
-                    return None
-                amount, term = filled
-                total = _add(total, term)
-            for leg, price in legs:
-                amount, term = fill_leg(pricing, mark, leg, amount, price)
-                total = _add(total, term)
+        capped, plain = by_side.get(ps, _NONE)
+        # capped legs first (pending, then the candidate's), then the uncapped ones
+        if group is not None and buy is not None:
+            filled = group.fill(buy, ps, True, amount, exclude)
+            assert filled is not None  # capped legs always fill (one by one when they bind)
+            amount, term = filled
+            total = _add(total, term)
+        for leg, price in capped:
+            amount, term = fill_leg(pricing, mark, leg, amount, price)
+            total = _add(total, term)
+        if group is not None and buy is not None:
+            filled = group.fill(buy, ps, False, amount, exclude)
+            if filled is None:
+                return None
+            amount, term = filled
+            total = _add(total, term)
+        for leg, price in plain:
+            amount, term = fill_leg(pricing, mark, leg, amount, price)
+            total = _add(total, term)
         amounts[ps] = amount
     if len(amounts) == 1 and (not positions or positions.keys() == amounts.keys()):
         final = list(amounts.values())
