@@ -119,7 +119,9 @@ class Mirror:
                     removed.append(rid)
             elif have.get(rid) is not want:
                 added.append(want)
-        self.acct.apply_reservations(added, removed, self.label())
+        label = self.label()
+        if added or removed or label != self.acct.inflight_version:
+            self.acct.apply_reservations(added, removed, label)
 
     # -- confirmed set --
 
@@ -310,11 +312,12 @@ class Mirror:
         self.iv = iv
         touched: list[str] = []
         for raw in msg.get("add", ()):
-            r = reservation_from_json(raw)
-            mine = self.adding.get(r.id)
-            if mine is not None and mine.nonce == r.nonce:
-                del self.adding[r.id]
-                r = mine  # keep a state this replica stamped meanwhile
+            mine = self.adding.get(raw["id"])
+            if mine is not None and list(split_nonce(mine.nonce)) == raw["n"]:
+                del self.adding[mine.id]
+                r = mine  # this replica's own: already parsed (and maybe stamped meanwhile)
+            else:
+                r = reservation_from_json(raw)
             self._confirm(r)
             touched.append(r.id)
         for x in msg.get("rm", ()):
