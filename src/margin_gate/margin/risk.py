@@ -368,12 +368,11 @@ class AccountRisk:
             ]
             terms = self._terms(name, a.rate, inputs)
             old = a.terms_p
-            if terms is not old:
-                totals[0] = _add(totals[0], _sub(terms[0], old[0]))
-                totals[1] = _add(totals[1], _sub(terms[1], old[1]))
-                totals[2] = _add(totals[2], _sub(terms[2], old[2]))
-                totals[3] = _add(totals[3], _sub(terms[3], old[3]))
-                totals[4] = _add(totals[4], _sub(terms[4], old[4]))
+            totals[0] = _add(totals[0], _sub(terms[0], old[0]))
+            totals[1] = _add(totals[1], _sub(terms[1], old[1]))
+            totals[2] = _add(totals[2], _sub(terms[2], old[2]))
+            totals[3] = _add(totals[3], _sub(terms[3], old[3]))
+            totals[4] = _add(totals[4], _sub(terms[4], old[4]))
             if terms is not ZERO_TERMS:
                 rows.append((name, inputs, terms, self._prices[name]))
         return totals, rows
@@ -603,8 +602,7 @@ class AccountRisk:
                 self._refresh_pending(self._assets[name])
 
     def _index_group(self, key: GroupKey, has_legs: bool) -> None:
-        if key[0] not in ("MARGIN", "LOAN"):
-            return
+        """A margin pair's or loan's group under its assets (while it has legs)."""
         if key[0] == "LOAN":
             assets = [key[1]]
         else:
