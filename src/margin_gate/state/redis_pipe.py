@@ -303,14 +303,16 @@ class RespPipe:
             await asyncio.shield(proto.closed)
 
     def close_with(self, client: Any) -> None:
-        """Close this pipe when `client.aclose()` is called (its owner closes only that)."""
-        inner = client.aclose
+        """Close this pipe when `client` closes its connection pool (`client.aclose()`; its
+        owner may hold that bound method already, so the pool's method is the hook)."""
+        pool = client.connection_pool
+        inner = pool.aclose
 
         async def aclose(*args: Any, **kwargs: Any) -> Any:
             await self.aclose()
             return await inner(*args, **kwargs)
 
-        client.aclose = aclose
+        pool.aclose = aclose
 
     def subscriber(
         self, on_message: Callable[[bytes, bytes], None], on_lost: Callable[[], None]
