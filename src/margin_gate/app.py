@@ -47,6 +47,7 @@ from margin_gate.proxy.errors import NOT_READY
 from margin_gate.proxy.errors import error_answer
 from margin_gate.proxy.gate import AcceptAll
 from margin_gate.proxy.gate import DecisionHook
+from margin_gate.proxy.gate import NullObserver
 from margin_gate.proxy.gate import RequestObserver
 from margin_gate.proxy.h1 import H1Upstream
 from margin_gate.proxy.handler import Gateway
@@ -144,9 +145,9 @@ class GatewayApp:
                 hook, perm = risk.gate, risk.gate
                 ops.watch_state(risk.runtime, list(s.accounts))
                 ops.watch_audit(risk.audit.log)
-                # The audit observer first: a refusal's records are written before anything
-                # else looks at the request (and before the bot gets its answer).
-                observer = ops.observer(risk.audit if observer is None else observer)
+                # The audit observer before the answer: a refusal's records are written before
+                # the bot gets it; metrics and the log line after it (`after` below).
+                observer = risk.audit if observer is None else observer
                 bot_api = BotApi(risk.gate)
                 token = s.operator.token.value if s.operator.token is not None else None
                 operator = OperatorApi(
@@ -156,7 +157,7 @@ class GatewayApp:
                     replay = RedisReplayGuard(risk.redis, f"{s.state.key_prefix}:replay")
             else:
                 ops.ready_without_state()  # no account state to wait for
-                observer = ops.observer() if observer is None else ops.observer(observer)
+                observer = NullObserver() if observer is None else observer
             self._replay = replay = replay if replay is not None else _local_replay(s)
             closers.schedule(ops.shutdown, CLOSE_ORDER)
             self.gateway = Gateway(
@@ -173,6 +174,7 @@ class GatewayApp:
                 permissions=perm,
                 in_flight=ops.in_flight,
                 draining=lambda: ops.shutdown.draining,
+                after=ops.after_answer(),
             )
             ops.start()
             _log.info(

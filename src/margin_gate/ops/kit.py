@@ -6,7 +6,8 @@ a handful of lines (docs/deployment.md; the wiring steps are in ops/__init__.py)
     if scope["path"] in OPS_PATHS: await ops.endpoints(scope, receive, send); return
     # lifespan, once the RiskGate's parts exist:
     ops.watch_state(risk.runtime, list(settings.accounts)); ops.watch_audit(audit_log)
-    observer = ops.observer(risk.audit)           # audit first, then metrics, then the log line
+    Gateway(observer=risk.audit, after=ops.after_answer(), ...)  # audit before the answer, metrics
+    # and the log line after it (ops.observer(audit) chains all three, for tools and tests)
     ops.shutdown.add("state", risk.runtime.stop, timeout_s=5) ...; ops.start()
     # lifespan exit, before anything else closes:
     await ops.stop()
@@ -77,6 +78,11 @@ class OpsKit:
         if self.request_log is not None:
             observers.append(self.request_log)
         return FanOut(*observers)
+
+    def after_answer(self) -> RequestObserver:
+        """Metrics, then the request log line: the gateway's `after` observer, called once
+        the answer is sent (the audit observer runs before it, on its own)."""
+        return self.observer()
 
     def watch_state(self, runtime: Any, accounts: list[str]) -> None:
         """Per-account gauges, stream counters and readiness from a `StateRuntime`."""

@@ -3,7 +3,9 @@
 A pure ASGI callable (no Starlette Request/Response objects on the hot path; see README's
 benchmark). Each request is answered exactly once: with the upstream's status, body and
 rate-limit headers, or with a Binance-format error from proxy/errors.py. Every request, refused
-or forwarded, is reported once to the `RequestObserver` (proxy/gate.py).
+or forwarded, is reported once to the `RequestObserver` (proxy/gate.py) before its answer is
+sent (the audit: a refusal's records are on disk before the bot sees it), and once to the
+`after` observer (metrics, the request log line) just after: off the answer's latency.
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ class Gateway:
         permissions: Permissions | None = None,
         in_flight: InFlightCounter | None = None,
         draining: Callable[[], bool] | None = None,
+        after: RequestObserver | None = None,
     ) -> None:
         self.auth = auth
         self._in_flight = in_flight
@@ -143,6 +146,7 @@ class Gateway:
         self._observer = observer
         # The no-op observer needs no record: skip building one (~3 % of a request's CPU).
         self._observing = not isinstance(observer, NullObserver)
+        self._after = None if isinstance(after, NullObserver) else after
         self._clock = clock
         self._max_body = max_body_bytes
         self._ids = itertools.count(1)
@@ -193,16 +197,25 @@ class Gateway:
             # Shutting down: this connection gets no further request (uvicorn closes it after
             # this answer, which tells the client so), instead of a close racing its next one.
             headers.append(_CONNECTION_CLOSE)
-        if self._observing:
-            # Before the answer leaves: a refusal's records are on disk before the bot sees it.
+        after = self._after
+        if self._observing or after is not None:
             flow.status = status
             flow.duration_ms = (time.perf_counter() - started) * 1000
+        if self._observing:
+            # Before the answer leaves: a refusal's records are on disk before the bot sees it.
             try:
                 self._observer.observe(flow)
             except Exception as exc:
                 _log.error("observer failed for %s: %s", request_id, type(exc).__name__)
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        try:
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            if after is not None:
+                try:
+                    after.observe(flow)
+                except Exception as exc:
+                    _log.error("observer failed for %s: %s", request_id, type(exc).__name__)
 
     async def _handle(
         self, scope: Scope, receive: Receive, flow: RequestRecord, request_id: str, received_at: int
