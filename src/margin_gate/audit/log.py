@@ -157,6 +157,33 @@ class AuditLog:
         """
         if self._state != "open":
             raise AuditClosedError(f"audit log is {self._state}")
+        chain = self._chain
+        seq, prev = chain.seq + 1, chain.last_hash
+        line, ts_ms = self._seal(record)
+        self._store(line, ts_ms, seq, prev)
+        if self._stream is not None:
+            self._stream.put(line)
+
+    def write_all(self, records: list[AuditRecord]) -> None:
+        """`write` for records that are ready together (a refused order's decision and
+        outcome): sealed in order, stored with one append — all of them or none."""
+        if self._state != "open":
+            raise AuditClosedError(f"audit log is {self._state}")
+        chain = self._chain
+        seq, prev = chain.seq + 1, chain.last_hash
+        try:
+            sealed = [self._seal(record) for record in records]
+        except Exception:
+            chain.unseal(seq, prev)  # one that cannot be serialized: none of them is written
+            raise
+        if not sealed:
+            return
+        self._store(b"".join(line for line, _ in sealed), sealed[-1][1], seq, prev, len(sealed))
+        if self._stream is not None:
+            for line, _ in sealed:
+                self._stream.put(line)
+
+    def _seal(self, record: AuditRecord) -> tuple[bytes, int]:
         rec: dict[str, Any] = record  # type: ignore[assignment]  # (no typing.cast call)
         ts_ms = rec.get("ts_ms")
         if ts_ms is None:
@@ -167,21 +194,20 @@ class AuditLog:
         params = rec.get("params")
         if params is not None:
             rec["params"] = redact(params)
-        chain = self._chain
-        prev = chain.last_hash
-        line = chain.seal(rec)
+        return self._chain.seal(rec), ts_ms
+
+    def _store(self, lines: bytes, ts_ms: int, seq: int, prev: str, count: int = 1) -> None:
+        """Append sealed `lines` (the first has `seq` and `prev`); unseal them on failure."""
         if self._file is not None:
             try:
-                self._file.append(line, ts_ms)
+                self._file.append(lines, ts_ms)
             except OSError as exc:
-                chain.unseal(rec["seq"], prev)
+                self._chain.unseal(seq, prev)
                 self._file_failed = True
-                self.write_errors += 1
+                self.write_errors += count
                 raise AuditWriteError(exc.errno, f"audit file append failed: {exc}") from exc
             self._file_failed = False
-        self.written += 1
-        if self._stream is not None:
-            self._stream.put(line)
+        self.written += count
 
     def accepting_risk(self) -> bool:
         """False when the gateway must refuse new risk-increasing orders: the file sink failed

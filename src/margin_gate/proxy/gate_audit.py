@@ -52,10 +52,22 @@ class GateAudit:
             return False
         return True
 
+    def _write_both(self, decision: dict[str, Any], outcome: dict[str, Any]) -> None:
+        """A refused request's two records, with one append (both or neither stored)."""
+        if self.log is None:
+            return
+        try:
+            self.log.write_all([decision, outcome])  # type: ignore[list-item]
+        except (AuditWriteError, AuditClosedError) as exc:
+            self.failures += 2
+            _log.error("audit write failed for %s: %s", decision.get("request_id"), exc)
+
     # Records are built as one dict literal each (no shared base dict copied and updated):
     # two per order, on the hot path.
 
-    def _decision(self, ctx: OrderContext, v: Verdict, code: int | None, msg: str | None) -> bool:
+    def _decision(
+        self, ctx: OrderContext, v: Verdict, code: int | None, msg: str | None
+    ) -> dict[str, Any]:
         after = v.unimmr_after
         before = v.unimmr_before
         rec: dict[str, Any] = {
@@ -77,17 +89,17 @@ class GateAudit:
             "in_flight": v.in_flight,
         }
         self._recorded.add(ctx.request_id)
-        return self._write(rec)
+        return rec
 
     def decision(self, ctx: OrderContext, v: Verdict) -> bool:
         """The accept/warn record, before forwarding. False: not logged, do not forward."""
-        return self._decision(ctx, v, None, None)
+        return self._write(self._decision(ctx, v, None, None))
 
     def rejection(self, ctx: OrderContext, v: Verdict, refusal: Refusal, check_us: int) -> None:
         """A refused order: its decision record and the outcome (what the bot was told)."""
         error = refusal.error
-        self._decision(ctx, v, error.code, error.msg)
-        self._write(
+        self._write_both(
+            self._decision(ctx, v, error.code, error.msg),
             {
                 "kind": "outcome",
                 "request_id": ctx.request_id,
@@ -101,7 +113,7 @@ class GateAudit:
                 "msg": error.msg,
                 "exchange_status": None,
                 "latency_check_us": check_us,
-            }
+            },
         )
 
     def outcome(
@@ -152,10 +164,12 @@ class GateAudit:
             base["bot"] = record.bot
         if record.account is not None:
             base["account"] = record.account
-        self._write({**base, "kind": "decision", "params": record.params or {},
-                     "decision": decision, "rule": record.rule, "code": record.code,
-                     "msg": record.msg, "ts_ms": record.received_at_ms})  # fmt: skip
-        self._write({**base, "kind": "outcome", "decision": decision, "rule": record.rule,
-                     "code": record.code, "msg": record.msg,
-                     "exchange_status": None if refused else record.status,
-                     "latency_check_us": int(record.duration_ms * 1000)})  # fmt: skip
+        self._write_both(
+            {**base, "kind": "decision", "params": record.params or {},
+             "decision": decision, "rule": record.rule, "code": record.code,
+             "msg": record.msg, "ts_ms": record.received_at_ms},
+            {**base, "kind": "outcome", "decision": decision, "rule": record.rule,
+             "code": record.code, "msg": record.msg,
+             "exchange_status": None if refused else record.status,
+             "latency_check_us": int(record.duration_ms * 1000)},
+        )  # fmt: skip

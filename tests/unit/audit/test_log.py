@@ -171,6 +171,34 @@ async def test_an_unserializable_value_raises_and_leaves_the_chain_alone(tmp_pat
     assert _verify_dir(tmp_path).ok
 
 
+async def test_write_all_stores_records_together_in_chain_order(tmp_path):
+    log = AuditLog(file_config(tmp_path))
+    await log.start()
+    first, second = decision(1), outcome(1)
+    log.write_all([first, second])
+    # Both on disk when it returns, sealed in order, one after the other.
+    lines = only_file(tmp_path).read_bytes().splitlines()
+    assert [orjson.loads(line)["hash"] for line in lines[-2:]] == [first["hash"], second["hash"]]
+    assert (first["seq"], second["seq"], second["prev"]) == (2, 3, first["hash"])
+    assert (log.seq, log.written) == (3, 3)
+    log.write_all([])
+    await log.close()
+    assert _verify_dir(tmp_path).ok
+
+
+async def test_write_all_with_an_unserializable_value_writes_none_of_them(tmp_path):
+    log = AuditLog(file_config(tmp_path))
+    await log.start()
+    with pytest.raises(TypeError):
+        log.write_all([decision(1), outcome(1, msg=object())])
+    log.write(decision(2))
+    await log.close()
+    assert [r["seq"] for r in records(tmp_path)] == [1, 2, 3]
+    assert _verify_dir(tmp_path).ok
+    with pytest.raises(AuditClosedError):
+        log.write_all([decision(3)])
+
+
 async def test_two_processes_write_separate_files_and_chains(tmp_path):
     a = await write_log(tmp_path, 2)
     b = await write_log(tmp_path, 2)
