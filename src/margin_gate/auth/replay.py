@@ -10,7 +10,9 @@ PX on the same key) shares it across replicas when `[state] backend = "redis"`.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
+from collections.abc import Awaitable
 from typing import Any
 from typing import Protocol
 
@@ -35,6 +37,12 @@ class ReplayGuard(Protocol):
 
         Raises `ReplayGuardFull` when it cannot record the key.
         """
+        ...
+
+    def begin(self, key: str, expires_at_ms: int, now_ms: int) -> Awaitable[bool]:
+        """`first_use` started now and answered when awaited (it must be awaited, before the
+        request has any effect): the Redis guard sends its SET NX at once, so a caller that
+        awaits it after its next round trip (RESERVE) waits for one round trip, not two."""
         ...
 
 
@@ -62,6 +70,9 @@ class MemoryReplayGuard:
         heapq.heappush(self._expiries, (expires_at_ms, key))
         return True
 
+    def begin(self, key: str, expires_at_ms: int, now_ms: int) -> Awaitable[bool]:
+        return self.first_use(key, expires_at_ms, now_ms)
+
     def _purge(self, now_ms: int) -> None:
         # At most _PURGE_BATCH per call: a burst of expiries (a busy minute ending) must not
         # stall one request for the whole burst; each call still purges more than it adds.
@@ -83,6 +94,9 @@ class NoReplayGuard:
 
     async def first_use(self, key: str, expires_at_ms: int, now_ms: int) -> bool:
         return True
+
+    def begin(self, key: str, expires_at_ms: int, now_ms: int) -> Awaitable[bool]:
+        return self.first_use(key, expires_at_ms, now_ms)
 
 
 class RedisReplayGuard:
@@ -112,3 +126,28 @@ class RedisReplayGuard:
         except Exception as exc:  # redis errors, timeouts, closed connections
             raise ReplayGuardFull(f"replay guard unavailable: {type(exc).__name__}") from exc
         return bool(created)
+
+    def begin(self, key: str, expires_at_ms: int, now_ms: int) -> Awaitable[bool]:
+        pipe = self._pipe
+        ttl = max(expires_at_ms - now_ms, 1)
+        sent = pipe.send("SET", f"{self._prefix}:{key}", b"1", "NX", "PX", ttl) if pipe else None
+        if sent is None:  # no pipe, or not connected yet: the plain call (sent when awaited)
+            return self.first_use(key, expires_at_ms, now_ms)
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def done(f: asyncio.Future[Any]) -> None:
+            if answer.done():
+                return
+            if f.cancelled():
+                answer.set_exception(ReplayGuardFull("replay guard unavailable: cancelled"))
+                return
+            exc = f.exception()
+            if exc is not None:
+                failed = ReplayGuardFull(f"replay guard unavailable: {type(exc).__name__}")
+                failed.__cause__ = exc
+                answer.set_exception(failed)
+            else:
+                answer.set_result(bool(f.result()))
+
+        sent.add_done_callback(done)
+        return answer

@@ -11,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from margin_gate.auth.replay import RedisReplayGuard
+from margin_gate.auth.replay import ReplayGuardFull
 from margin_gate.state.redis_keys import connect
 from margin_gate.state.redis_pipe import RespPipe
 
@@ -134,3 +135,35 @@ async def test_replay_guard_when_plain_client_then_pipe_shared_by_replicas(
     finally:
         for c in clients:
             await c.aclose()  # closes the guard's pipe too
+
+
+async def test_replay_guard_begin_when_sent_ahead_then_answers_like_first_use(
+    redis_url: str, redis_prefix: str
+) -> None:
+    client = connect(redis_url)
+    guard = RedisReplayGuard(client, f"{redis_prefix}:replay")
+    try:
+        assert await guard.begin("warm", 10_000, 0)  # not connected yet: the plain call
+        first = guard.begin("sig", 10_000, 0)  # sent now, answered when awaited
+        again = guard.begin("sig", 10_000, 0)
+        assert await first
+        assert not await again
+        assert not await guard.first_use("sig", 10_000, 0)
+    finally:
+        await client.aclose()
+
+
+async def test_replay_guard_begin_when_connection_lost_then_guard_full(
+    redis_url: str, redis_prefix: str
+) -> None:
+    client = connect(redis_url)
+    guard = RedisReplayGuard(client, f"{redis_prefix}:replay")
+    try:
+        assert await guard.first_use("warm", 10_000, 0)
+        pending = guard.begin("sig", 10_000, 0)
+        assert guard._pipe is not None
+        guard._pipe.close()  # flushes the SET, then drops the connection before its reply
+        with pytest.raises(ReplayGuardFull):
+            await pending
+    finally:
+        await client.aclose()

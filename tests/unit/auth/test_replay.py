@@ -65,3 +65,10 @@ async def test_purge_when_burst_expires_then_bounded_per_call_but_never_full() -
     assert len(guard) == 1000
     with pytest.raises(ReplayGuardFull):
         await guard.first_use("one-too-many", expires_at_ms=100, now_ms=50)
+
+
+async def test_begin_when_memory_guard_then_same_answer_as_first_use() -> None:
+    guard = MemoryReplayGuard()
+    assert await guard.begin("a", 1_000, 0)
+    assert not await guard.begin("a", 1_000, 1)
+    assert await NoReplayGuard().begin("a", 1_000, 0)
