@@ -635,8 +635,11 @@ class AccountRisk:
     def _refresh_pending(self, a: AssetState) -> None:
         """Recompute asset `a`'s USD terms with pending orders and patch their total (a
         pending change leaves the terms without pending orders as they were)."""
-        inputs = a.inputs(True)
-        new_p = self._terms(a.name, a.rate, inputs)
+        if a.n_pending:
+            inputs = a.inputs(True)
+            new_p = self._terms(a.name, a.rate, inputs)
+        else:  # no pending delta: the same inputs as without pending orders, the same terms
+            inputs, new_p = a.inputs(False), a.terms
         self._totals_p.patch(a.name, a.terms_p, new_p)
         a.terms_p, a.inputs_p = new_p, inputs
 
