@@ -13,10 +13,13 @@ Order of checks (binance-pm.md §3.1, §3.3, §3.6):
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import hashlib
 import hmac
 import re
+from collections.abc import Awaitable
+from collections.abc import Coroutine
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +42,7 @@ from margin_gate.wire.errors import REJECTED_MBX_KEY
 from margin_gate.wire.errors import BinanceError
 from margin_gate.wire.params import Params
 
-__all__ = ["REPLAYED", "THROTTLED", "AllowList", "Bot", "BotAuth"]
+__all__ = ["REPLAYED", "THROTTLED", "AllowList", "Bot", "BotAuth", "ReplayCheck", "auth_rule"]
 
 MISSING_SIGNATURE = MANDATORY_PARAM.with_msg(
     "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
@@ -52,6 +55,8 @@ REPLAYED = INVALID_TIMESTAMP.with_msg(
 THROTTLED = BinanceError(
     -1008, "Request throttled by system-level protection (margin-gate replay cache full).", 503
 )
+_AUTH_RULES = {-2014: "auth.api_key", -2015: "auth.api_key", -1022: "auth.signature"}
+_AUTH_RULES |= {-1021: "auth.timestamp", -1102: "auth.params", -1131: "auth.recv_window"}
 _KEY_BYTES = re.compile(API_KEY_PATTERN.pattern.encode("ascii"))
 
 
@@ -122,6 +127,16 @@ class BotAuth:
 
     async def verify(self, bot: Bot, params: Params, now_ms: int) -> BinanceError | None:
         """Timing, signature and replay checks for a signed request; None when it passes."""
+        started = self.begin_verify(bot, params, now_ms)
+        if isinstance(started, BinanceError):
+            return started
+        return await started.answer()
+
+    def begin_verify(self, bot: Bot, params: Params, now_ms: int) -> BinanceError | ReplayCheck:
+        """Timing and signature checked now; the replay check started (the Redis guard's
+        SET NX is on its way) and answered by `ReplayCheck.answer()`, which the caller must
+        await before the request has any effect upstream. The order path awaits it after its
+        reservation's round trip, so an order waits for one round trip instead of two."""
         timestamp = params.get("timestamp")
         recv_window = params.get("recvWindow")
         error = check_timing(timestamp, recv_window, now_ms)
@@ -136,11 +151,52 @@ class BotAuth:
         window = _ms(recv_window) if recv_window else DEFAULT_RECV_WINDOW_MS
         expires = _ms(timestamp or "0") + window + 1
         key = signature.lower() if bot.verifier.kind == "hmac" else signature
-        try:
-            fresh = await self._replay.first_use(f"{bot.name}:{key}", expires, now_ms)
-        except ReplayGuardFull:
-            return THROTTLED
-        return None if fresh else REPLAYED
+        return ReplayCheck(self._replay.begin(f"{bot.name}:{key}", expires, now_ms))
+
+
+def auth_rule(error: BinanceError) -> str:
+    """The audit/metrics rule of an authentication refusal."""
+    if error is REPLAYED:
+        return "auth.replay"
+    if error is THROTTLED:
+        return "auth.replay_cache_full"
+    return _AUTH_RULES.get(error.code, "auth")
+
+
+class ReplayCheck:
+    """A started replay check; `answer()` may be awaited any number of times (the first await
+    runs it): None for a first use, REPLAYED, or THROTTLED when the guard cannot record it."""
+
+    __slots__ = ("_answer", "_pending")
+
+    def __init__(self, pending: Awaitable[bool]) -> None:
+        self._pending: Awaitable[bool] | None = pending
+        self._answer: BinanceError | None = None
+
+    async def answer(self) -> BinanceError | None:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            try:
+                self._answer = None if await pending else REPLAYED
+            except ReplayGuardFull:
+                self._answer = THROTTLED
+        return self._answer
+
+    def discard(self) -> None:
+        """The request ended before its answer was awaited (a hook raised, a cancellation):
+        drop it without a "never awaited" or "exception never retrieved" warning. The key
+        may or may not be recorded; the request was not forwarded."""
+        pending, self._pending = self._pending, None
+        if isinstance(pending, Coroutine):
+            pending.close()
+        elif isinstance(pending, asyncio.Future):
+            pending.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[bool]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _ms(text: str) -> int:

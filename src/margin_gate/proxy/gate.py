@@ -15,6 +15,10 @@ upstream `Outcome` (fate answered/unknown/not_sent, status, body, Binance code, 
 converts or releases the reservation. `settle` runs only after an `Accept`. A hook that raises
 makes the request answer -1000 (nothing forwarded if `decide` raised).
 
+The replay check of an order is answered late (`ctx.replay`): `decide` should await it after
+its reservation's round trip and refuse a replayed order as an auth failure (rule
+`auth.replay`); whatever the hook does, the handler awaits it before forwarding.
+
 `observe` must not block (the audit writer enqueues on a bounded queue); it is called once per
 request after the answer is known, with the rule that refused it if one did.
 """
@@ -31,6 +35,7 @@ from typing import Protocol
 import orjson
 
 from margin_gate.auth.bots import Bot
+from margin_gate.auth.bots import ReplayCheck
 from margin_gate.proxy.routes import Route
 from margin_gate.wire.errors import BinanceError
 from margin_gate.wire.params import Params
@@ -76,6 +81,10 @@ class OrderContext:
     route: Route
     params: Params  # merged query + body, exactly what will be forwarded (bar timestamp)
     received_at_ms: int
+    # The bot's replay check, started but not yet answered: `decide` awaits it once its own
+    # round trips are done (a replayed order is refused, its reservation released); the
+    # handler awaits it (again: answered once) before anything is forwarded.
+    replay: ReplayCheck | None = None
 
 
 @dataclass(slots=True)

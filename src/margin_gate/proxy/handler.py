@@ -10,6 +10,7 @@ sent (the audit: a refusal's records are on disk before the bot sees it), and on
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -23,10 +24,10 @@ from starlette.types import Receive
 from starlette.types import Scope
 from starlette.types import Send
 
-from margin_gate.auth.bots import REPLAYED
-from margin_gate.auth.bots import THROTTLED
 from margin_gate.auth.bots import Bot
 from margin_gate.auth.bots import BotAuth
+from margin_gate.auth.bots import ReplayCheck
+from margin_gate.auth.bots import auth_rule
 from margin_gate.clock import Clock
 from margin_gate.ops.logging import request_id as _REQUEST_ID
 from margin_gate.proxy.errors import BAD_PATH
@@ -70,8 +71,6 @@ __all__ = ["Gateway", "InFlightCounter"]
 
 _log = logging.getLogger("margin_gate.proxy")
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
-_AUTH_RULES = {-2014: "auth.api_key", -2015: "auth.api_key", -1022: "auth.signature"}
-_AUTH_RULES |= {-1021: "auth.timestamp", -1102: "auth.params", -1131: "auth.recv_window"}
 
 
 # A query string we pass on untouched: visible ASCII only (no space, CR/LF or controls that
@@ -81,6 +80,7 @@ _METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})  # all Binance's REST API
 
 
 _CONNECTION_CLOSE = (b"connection", b"close")
+_AUTH_RULE_NAMES = frozenset({"auth.replay", "auth.replay_cache_full"})  # refused by the hook
 _ROUTE_CACHE = 4096  # (method, raw path) -> (path, route) entries
 _BAD_PATH = ("", Route("other", ""))  # the memo's "refused path" (compared by identity)
 
@@ -292,7 +292,7 @@ class Gateway:
         flow.params = params
         error = await self.auth.verify(bot, params, self._clock.now_ms())
         if error is not None:
-            return _refuse(flow, error, _auth_rule(error))
+            return _refuse(flow, error, auth_rule(error))
         return await self._bot_api.handle(bot, flow.method, flow.path, params, request_id)
 
     async def _key_only(
@@ -324,11 +324,19 @@ class Gateway:
             return _refuse(flow, params, "request.params")
         flow.params = params
         t0 = time.perf_counter_ns()
-        error = await self.auth.verify(bot, params, self._clock.now_ms())
+        started = self.auth.begin_verify(bot, params, self._clock.now_ms())
+        if isinstance(started, BinanceError):
+            return _refuse(flow, started, auth_rule(started))
+        replay: ReplayCheck | None = started
+        if route.kind != "order":  # orders answer it after their reservation (_order)
+            error = await started.answer()
+            if error is not None:
+                return _refuse(flow, error, auth_rule(error))
+            replay = None
         flow.auth_us = (time.perf_counter_ns() - t0) // 1000
-        if error is not None:
-            return _refuse(flow, error, _auth_rule(error))
         if not bot.may_call(method, flow.path):
+            if replay is not None:  # started: answered (and recorded) before we refuse
+                await replay.answer()
             return _refuse(flow, NOT_ALLOWED, "bot.allow_endpoints")
         perm = self._perm
         money_out = bot.allow_money_out if perm is None else perm.money_out(bot)
@@ -337,9 +345,9 @@ class Gateway:
         if perm is not None and route.kind != "order" and not perm.endpoint(bot, method, flow.path):
             return _refuse(flow, PROFILE_NOT_ALLOWED, "policy.allowed_endpoints")
         account = self._accounts[bot.account]
-        if route.kind == "order":
+        if replay is not None:
             return await self._order(
-                flow, route, bot, account, base, params, request_id, received_at
+                flow, route, bot, account, base, params, request_id, received_at, replay
             )
         out = resigned_request(method, base, flow.path, params, account, self._clock.now_ms())
         return await self._forward(out, flow, retry=method == "GET")
@@ -354,16 +362,31 @@ class Gateway:
         params: Params,
         request_id: str,
         received_at: int,
+        replay: ReplayCheck,
     ) -> Answer:
         ctx = OrderContext(
-            request_id, bot, bot.account, flow.method, flow.path, route, params, received_at
-        )
+            request_id, bot, bot.account, flow.method, flow.path, route, params, received_at,
+            replay,
+        )  # fmt: skip
         t0 = time.perf_counter_ns()
-        decision = await self._hook.decide(ctx)
+        try:
+            decision = await self._hook.decide(ctx)
+        except BaseException:
+            replay.discard()
+            raise
         t1 = time.perf_counter_ns()
         flow.check_us, flow.reserve_us = (t1 - t0) // 1000, decision.reserve_us
+        replayed = await replay.answer()  # answered already when the hook awaited it
         if not isinstance(decision, Accept):
-            return _refuse(flow, decision.error, f"gate.{decision.rule}", decision.headers)
+            rule = decision.rule
+            return _refuse(
+                flow, decision.error, rule if rule in _AUTH_RULE_NAMES else f"gate.{rule}",
+                decision.headers,
+            )  # fmt: skip
+        if replayed is not None:  # a hook that did not await it: nothing was sent
+            with contextlib.suppress(Exception):
+                await self._hook.settle(ctx, decision, Outcome("not_sent", 0, b""))
+            return _refuse(flow, replayed, auth_rule(replayed))
         sent = params if decision.params is None else decision.params
         out = resigned_request(flow.method, base, flow.path, sent, account, self._clock.now_ms())
         answer = await self._forward(out, flow, retry=False)
@@ -438,11 +461,3 @@ class Gateway:
             chunks.append(chunk)
             if not message.get("more_body"):
                 return api_key, b"".join(chunks)
-
-
-def _auth_rule(error: BinanceError) -> str:
-    if error is REPLAYED:
-        return "auth.replay"
-    if error is THROTTLED:
-        return "auth.replay_cache_full"
-    return _AUTH_RULES.get(error.code, "auth")

@@ -22,6 +22,7 @@ from dataclasses import field
 from decimal import Decimal
 
 from margin_gate.auth.bots import Bot
+from margin_gate.auth.bots import auth_rule
 from margin_gate.margin import is_risk_reducing
 from margin_gate.margin import parse_intent
 from margin_gate.margin import project
@@ -133,6 +134,13 @@ class RiskGate:
         started = time.perf_counter_ns()
         verdict = await self.judge(ctx.bot, ctx.method, ctx.path, ctx.route, ctx.params,
                                    ctx.request_id, reserve=True)  # fmt: skip
+        if ctx.replay is not None:  # answered now: its round trip ran beside the reservation's
+            replayed = await ctx.replay.answer()
+            if replayed is not None:
+                await self._release(ctx.account, verdict.reservation_ids)
+                verdict.reservation_ids = ()
+                verdict.refusal = deny.Refusal(auth_rule(replayed), replayed)
+                verdict.decision, verdict.rule = "reject", verdict.refusal.rule
         check_us = (time.perf_counter_ns() - started) // 1000
         self.decisions += 1
         refusal = verdict.refusal

@@ -77,9 +77,20 @@ lease_ttl_ms = 1500
     return config
 
 
+_last_timestamp = [0]
+
+
+def _timestamp() -> str:
+    """A fresh millisecond per call: the same bot's identical request twice in one millisecond
+    would carry the same signature, which the gateway refuses as a replay."""
+    now = max(int(time.time() * 1000), _last_timestamp[0] + 1)
+    _last_timestamp[0] = now
+    return str(now)
+
+
 def signed(http: httpx.Client, url: str, i: int, method: str, path: str, **params: str) -> Any:
     key, secret = bot_key(i)
-    payload = urlencode({**params, "timestamp": str(int(time.time() * 1000))})
+    payload = urlencode({**params, "timestamp": _timestamp()})
     sig = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
     return http.request(method, f"{url}{path}?{payload}&signature={sig}",
                         headers={"X-MBX-APIKEY": key})  # fmt: skip
@@ -204,3 +215,34 @@ def test_replicas_when_replayed_or_halted_on_one_then_the_other_refuses(
     assert (on_b.status_code, on_b.json()["code"]) == (400, -4088)
     assert [h["name"] for h in listed["halts"]] == ["b1"]
     assert resumed_on_a.status_code == 200, resumed_on_a.text
+
+
+def test_replicas_when_an_order_is_replayed_on_the_other_then_refused_and_unreserved(
+    cluster: tuple[str, list[str]],
+) -> None:
+    # The order path answers the replay check after its reservation's round trip (one
+    # round trip per order instead of two): the replay must still be refused, its
+    # reservation released, and only the first order reach the exchange.
+    paper, (a, b) = cluster
+    key, secret = bot_key(2)
+    payload = urlencode({**order("0.1"), "timestamp": _timestamp()})
+    sig = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    target = f"/papi/v1/um/order?{payload}&signature={sig}"
+    with httpx.Client(timeout=10) as http:
+        # Act: the same signed order on A, then on B, then on A again
+        first = http.post(a + target, headers={"X-MBX-APIKEY": key})
+        on_b = http.post(b + target, headers={"X-MBX-APIKEY": key})
+        on_a = http.post(a + target, headers={"X-MBX-APIKEY": key})
+        opened = http.get(f"{paper}/paper/control/state").json()["openOrders"]
+        views = [signed(http, gw, 0, "GET", "/gateway/v1/account").json() for gw in (a, b)]
+        settle(http, [a, b], paper)
+    # Assert
+    assert first.status_code == 200, first.text
+    for replayed in (on_b, on_a):
+        assert (replayed.status_code, replayed.json()["code"]) == (400, -1021), replayed.text
+        assert "replayed request" in replayed.json()["msg"]
+        assert replayed.headers["x-margin-gate-rule"] == "auth.replay"
+    assert len(opened) == 1, opened
+    for view in views:  # only the accepted order is in flight or open, never the replays
+        assert len(view.get("in_flight", ())) <= 1, view
+        assert view["stale_reason"] is None, view
