@@ -57,9 +57,14 @@ class Bare:
     def __init__(self, port: int, key: str, secret: str) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port)
         self.key, self.secret = key, secret.encode()
+        self.n = 0
 
     def order(self) -> None:
-        payload = urlencode({**ORDER, "timestamp": int(time.time() * 1000)})
+        # a unique client order id: two orders in one millisecond would otherwise be one
+        # signature, which the gateway refuses as a replay
+        self.n += 1
+        params = {**ORDER, "newClientOrderId": f"probe-{os.getpid()}-{self.n}"}
+        payload = urlencode({**params, "timestamp": int(time.time() * 1000)})
         sig = hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()
         body = f"{payload}&signature={sig}"
         headers = {"X-MBX-APIKEY": self.key, "Content-Type": "application/x-www-form-urlencoded"}
@@ -67,7 +72,7 @@ class Bare:
         r = self.conn.getresponse()
         r.read()
         if r.status != 200:
-            raise RuntimeError(r.status)
+            raise RuntimeError(f"{r.status}: {r.read()[:200]!r}")
 
 
 def _metrics(port: int) -> dict[str, float]:
