@@ -19,7 +19,6 @@ from dataclasses import replace
 from typing import Any
 
 from margin_gate.clock import Clock
-from margin_gate.margin.legs import Leg
 from margin_gate.margin.settings import ProjectionSettings
 from margin_gate.state.account import LiveAccount
 from margin_gate.state.codec_market import PriceTick
@@ -30,13 +29,12 @@ from margin_gate.state.data import LoadedAccount
 from margin_gate.state.drift import DriftReport
 from margin_gate.state.events import Effects
 from margin_gate.state.events import apply_events
+from margin_gate.state.local import LocalAccounts
 from margin_gate.state.reconcile import merge_load
 from margin_gate.state.reservations import confirmed_by
 from margin_gate.state.reservations import dropped_by_load
 from margin_gate.state.reservations import expired
-from margin_gate.state.reservations import new_reservation
 from margin_gate.state.reservations import settled
-from margin_gate.state.types import AccountView
 from margin_gate.state.types import Outcome
 from margin_gate.state.types import Reservation
 from margin_gate.state.types import ReserveResult
@@ -48,25 +46,14 @@ DUPLICATE = "reservation {rid} already in flight"
 Event = Mapping[str, Any]
 
 
-class MemoryStore:
+class MemoryStore(LocalAccounts):
     """In-process `StateStore`. Accounts are created on first use."""
 
     def __init__(
         self, config: StateConfig, clock: Clock, settings: ProjectionSettings | None = None
     ) -> None:
-        self.config = config
-        self.clock = clock
-        self.settings = settings
-        self._accounts: dict[str, LiveAccount] = {}
+        super().__init__(config, clock, settings)
         self._locks: dict[str, asyncio.Lock] = {}
-
-    def account(self, account: str) -> LiveAccount:
-        found = self._accounts.get(account)
-        if found is None:
-            found = self._accounts[account] = LiveAccount(
-                account, self.config, self.clock, self.settings
-            )
-        return found
 
     # -- order path --
 
@@ -77,27 +64,6 @@ class MemoryStore:
         if lock is None:
             lock = self._locks[account] = asyncio.Lock()
         return lock
-
-    def view(self, account: str) -> AccountView:
-        return self.account(account).view()
-
-    def new_reservation(
-        self,
-        account: str,
-        rid: str,
-        legs: Sequence[Leg],
-        *,
-        client_id: str | None = None,
-        bot: str | None = None,
-    ) -> Reservation:
-        return new_reservation(
-            rid,
-            legs,
-            self.clock.now_ms(),
-            self.config.reservation_ttl_ms,
-            client_id=client_id,
-            bot=bot,
-        )
 
     async def reserve(
         self, account: str, expected: Versions, reservations: Sequence[Reservation]

@@ -37,7 +37,6 @@ import orjson
 from redis.exceptions import RedisError
 
 from margin_gate.clock import Clock
-from margin_gate.margin.legs import Leg
 from margin_gate.margin.settings import ProjectionSettings
 from margin_gate.state.account import LiveAccount
 from margin_gate.state.codec_market import PriceTick
@@ -49,6 +48,7 @@ from margin_gate.state.data import LoadedAccount
 from margin_gate.state.drift import DriftReport
 from margin_gate.state.events import Effects
 from margin_gate.state.events import apply_events
+from margin_gate.state.local import LocalAccounts
 from margin_gate.state.reconcile import merge_load
 from margin_gate.state.redis_keys import AccountKeys
 from margin_gate.state.redis_keys import connect
@@ -60,7 +60,6 @@ from margin_gate.state.redis_scripts import COMMIT
 from margin_gate.state.redis_scripts import RELEASE
 from margin_gate.state.redis_scripts import RESERVE
 from margin_gate.state.redis_scripts import SETTLE
-from margin_gate.state.reservations import new_reservation
 from margin_gate.state.reservations import split_nonce
 from margin_gate.state.serial import data_fields
 from margin_gate.state.serial import delta_fields
@@ -68,7 +67,6 @@ from margin_gate.state.serial import dumps
 from margin_gate.state.serial import health_to_json
 from margin_gate.state.serial import reservation_to_json
 from margin_gate.state.serial import static_to_json
-from margin_gate.state.types import AccountView
 from margin_gate.state.types import Outcome
 from margin_gate.state.types import Reservation
 from margin_gate.state.types import ReserveResult
@@ -88,7 +86,7 @@ class NotOwner(StateUnavailable):
     """A fenced owner write was refused: this replica no longer holds the account's lease."""
 
 
-class RedisStore:
+class RedisStore(LocalAccounts):
     """`StateStore` on Redis. Call `await start(accounts)` before use, `aclose()` after."""
 
     def __init__(
@@ -103,12 +101,9 @@ class RedisStore:
             if not config.redis_url:
                 raise ValueError("state.redis_url is required for the Redis store")
             client = connect(config.redis_url)
-        self.config = config
-        self.clock = clock
-        self.settings = settings
+        super().__init__(config, clock, settings)
         self.client = client
         self.tokens: dict[str, str] = {}  # account → lease token while this replica owns it
-        self._accounts: dict[str, LiveAccount] = {}
         self._mirrors: dict[str, Mirror] = {}
         self._keys: dict[str, AccountKeys] = {}
         # The scripts go through one multiplexed connection when the client allows it
@@ -134,17 +129,11 @@ class RedisStore:
             found = self._keys[account] = AccountKeys.of(self.config.key_prefix, account)
         return found
 
-    def account(self, account: str) -> LiveAccount:
-        found = self._accounts.get(account)
-        if found is None:
-            found = self._accounts[account] = LiveAccount(
-                account, self.config, self.clock, self.settings
-            )
-            found.data_token = ""
-            found.mirror_problem = "state mirror not loaded from Redis yet"
-            self._mirrors[account] = Mirror(found)
-            self.follower.track(account)
-        return found
+    def _created(self, live: LiveAccount) -> None:
+        live.data_token = ""
+        live.mirror_problem = "state mirror not loaded from Redis yet"
+        self._mirrors[live.name] = Mirror(live)
+        self.follower.track(live.name)
 
     def mirror(self, account: str) -> Mirror:
         self.account(account)
@@ -176,27 +165,6 @@ class RedisStore:
         every follower projected on top of the refused one and they re-project once the
         mirror caught up (`reserve`, `Mirror.conflicted`)."""
         return _NO_WAIT
-
-    def view(self, account: str) -> AccountView:
-        return self.account(account).view()
-
-    def new_reservation(
-        self,
-        account: str,
-        rid: str,
-        legs: Sequence[Leg],
-        *,
-        client_id: str | None = None,
-        bot: str | None = None,
-    ) -> Reservation:
-        return new_reservation(
-            rid,
-            legs,
-            self.clock.now_ms(),
-            self.config.reservation_ttl_ms,
-            client_id=client_id,
-            bot=bot,
-        )
 
     async def reserve(
         self, account: str, expected: Versions, reservations: Sequence[Reservation]
