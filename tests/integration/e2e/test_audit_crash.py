@@ -21,11 +21,11 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.gateway_config import one_bot_config
 from tests.support.servers import REPO
 from tests.support.servers import free_port
 from tests.support.servers import run_cli
 from tests.support.servers import wait_for_port
-from tests.unit.paper import states
 
 pytestmark = pytest.mark.slow
 BOT_KEY, BOT_SECRET = "crashBotKey000000001", "crash-bot-secret-0001"
@@ -37,33 +37,9 @@ ORDERS = [
 
 
 def write_configs(tmp_path: Path, paper_port: int, gw_port: int) -> Path:
-    (tmp_path / "paper.json").write_bytes(orjson.dumps(states.simple()))
-    (tmp_path / "exchange.secret").write_text(states.SECRET)
-    (tmp_path / "bot.secret").write_text(BOT_SECRET)
-    urls = "\n".join(f'{p} = "http://127.0.0.1:{paper_port}"' for p in
-                     ("papi", "fapi", "dapi", "api", "sapi"))  # fmt: skip
-    config = tmp_path / "gw.toml"
-    config.write_text(f"""
-[server]
-port = {gw_port}
-log_level = "warning"
-[upstream]
-timeout_s = 5.0
-[upstream.urls]
-{urls}
-[accounts.main]
-api_key = "{states.API_KEY}"
-api_secret = {{ file = "exchange.secret" }}
-[bots.crash]
-api_key = "{BOT_KEY}"
-secret = {{ file = "bot.secret" }}
-[state]
-ws_ping_interval_s = 0.5
-backoff_initial_s = 0.05
-[audit]
-dir = "audit"
-""")
-    return config
+    return one_bot_config(
+        tmp_path, paper_port=paper_port, gw_port=gw_port, bot=("crash", BOT_KEY, BOT_SECRET)
+    )
 
 
 def fire(url: str, stop: threading.Event, seen: list[tuple[str, int]], i: int) -> None:

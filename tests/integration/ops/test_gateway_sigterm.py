@@ -31,11 +31,11 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.gateway_config import one_bot_config
 from tests.support.servers import REPO
 from tests.support.servers import free_port
 from tests.support.servers import run_cli
 from tests.support.servers import wait_for_port
-from tests.unit.paper import states
 
 pytestmark = pytest.mark.slow
 BOT_KEY, BOT_SECRET = "termBotKey0000000001", "term-bot-secret-0001"
@@ -45,38 +45,14 @@ ORDERS = [
      "quantity": "0.001", "price": "40000"},  # accepted, rests
     {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "12"},  # -2019
 ]  # fmt: skip
-PREFIXES = ("papi", "fapi", "dapi", "api", "sapi")
 
 
 def write_config(tmp_path: Path, paper_port: int, gw_port: int) -> Path:
-    (tmp_path / "paper.json").write_bytes(orjson.dumps(states.simple()))
-    (tmp_path / "exchange.secret").write_text(states.SECRET)
-    (tmp_path / "bot.secret").write_text(BOT_SECRET)
-    urls = "\n".join(f'{p} = "http://127.0.0.1:{paper_port}"' for p in PREFIXES)
-    config = tmp_path / "gw.toml"
-    config.write_text(f"""
-[server]
-port = {gw_port}
-log_level = "info"
-drain_s = {DRAIN_S}
-shutdown_timeout_s = {SHUTDOWN_TIMEOUT_S}
-[upstream]
-timeout_s = 3.0
-[upstream.urls]
-{urls}
-[accounts.main]
-api_key = "{states.API_KEY}"
-api_secret = {{ file = "exchange.secret" }}
-[bots.term]
-api_key = "{BOT_KEY}"
-secret = {{ file = "bot.secret" }}
-[state]
-ws_ping_interval_s = 0.5
-backoff_initial_s = 0.05
-[audit]
-dir = "audit"
-""")
-    return config
+    server = f'log_level = "info"\ndrain_s = {DRAIN_S}\nshutdown_timeout_s = {SHUTDOWN_TIMEOUT_S}'
+    return one_bot_config(
+        tmp_path, paper_port=paper_port, gw_port=gw_port, bot=("term", BOT_KEY, BOT_SECRET),
+        server=server, upstream_timeout_s=3.0,
+    )  # fmt: skip
 
 
 Result = tuple[str, str, Any]  # (client order id, "answer" | "error", response | exception)
@@ -176,8 +152,11 @@ def test_sigterm_during_a_burst_answers_everything_taken_exits_in_time_audit_ver
         if r["kind"] == "decision" and "newClientOrderId" in r.get("params", {})
     }
     assert [(cid, repr(e)) for cid, e in errors if cid in decided] == []
-    assert {type(e).__name__ for _, e in errors} <= {"ConnectError"}, errors
-    assert len(errors) == 8  # each bot stopped at a refused connection
+    # each bot stopped at a refused connection — or, when its new connection had completed in
+    # the kernel's accept queue just before the listener closed, at a reset one (inherent to
+    # closing a listening socket; that request never reached the gateway: not decided above)
+    assert {type(e).__name__ for _, e in errors} <= {"ConnectError", "ReadError"}, errors
+    assert len(errors) == 8
     # the audit chain is closed and verifies, with a decision and an outcome per order
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert any(r.get("msg") == "audit log closed" for r in records)
