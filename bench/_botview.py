@@ -7,6 +7,8 @@ in alternating blocks, timing each call end to end in the client. Prints JSON.
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import statistics
 import sys
 import time
@@ -59,16 +61,23 @@ def main() -> int:
     }
     times: dict[str, list[float]] = {"gateway": [], "direct": []}
     failures: dict[str, int] = {"gateway": 0, "direct": 0}
+    ids = itertools.count(1)
+
+    def order() -> dict[str, str]:
+        # a client order id per order, as bots send: two identical orders in one millisecond
+        # would carry one signature, which the gateway refuses as a replay
+        return {**ORDER, "newClientOrderId": f"bv-{os.getpid()}-{next(ids)}"}
+
     for c in clients.values():  # warm-up: connections, imports
         for _ in range(20):
-            c.papi_create_um_order(**ORDER)
+            c.papi_create_um_order(**order())
     done = 0
     while done < args.orders:
         for name, c in clients.items():
             for _ in range(args.block):
                 started = time.perf_counter()
                 try:
-                    c.papi_create_um_order(**ORDER)
+                    c.papi_create_um_order(**order())
                 except Exception:
                     failures[name] += 1
                     continue
