@@ -3,7 +3,8 @@ audit; then settle the reservation and audit the exchange's answer.
 
     decide(ctx): parse the intent (outside the lock) -> under store.ordering(account):
         view -> Case -> PRE_CHECKS -> project -> POST_CHECKS -> store.reserve(worst-case legs)
-        (re-judged against the fresh view on a conflict, at most MAX_TRIES times)
+        (re-judged against the fresh view on a conflict: at least MAX_TRIES times, and on
+        until CONTENTION_BUDGET_S has passed — contention is not the order's fault)
         -> audit decision record (before forwarding) -> Accept(ticket) | Reject
     settle(ctx, accept, outcome): store.settle(2xx accepted | 4xx with code rejected |
         5xx/-1006/-1007/timeout unknown | not sent rejected) -> audit outcome record
@@ -54,10 +55,14 @@ from margin_gate.state.types import StateUnavailable
 from margin_gate.wire.errors import BinanceError
 from margin_gate.wire.params import Params
 
-__all__ = ["MAX_TRIES", "RiskGate", "Ticket", "Verdict"]
+__all__ = ["CONTENTION_BUDGET_S", "MAX_TRIES", "RiskGate", "Ticket", "Verdict"]
 
 _log = logging.getLogger("margin_gate.gate")
 MAX_TRIES = 5
+# Replicas hammering one account make each other's RESERVE conflict (exact-content check);
+# each retry waits for the mirror to catch up. Refusing after MAX_TRIES would be a false
+# rejection caused by load, so the gate keeps trying for this long before it gives up.
+CONTENTION_BUDGET_S = 0.25
 MANUAL_LIQUIDATION = "sapi.margin.manual_liquidation"
 # The margin engine's routes, matched like the route table (case-blind, no trailing slash).
 _ENGINE = {(m, p.lower()): p for (m, p) in ORDER_ROUTES}
@@ -222,7 +227,10 @@ class RiskGate:
         view: AccountView,
     ) -> Verdict:
         account = bot.account
-        for _ in range(MAX_TRIES):
+        started = time.monotonic()
+        tries = 0
+        while tries < MAX_TRIES or time.monotonic() - started < CONTENTION_BUDGET_S:
+            tries += 1
             verdict = self._judge_view(bot, method, path, engine_path, manual, intent, view,
                                        profile)  # fmt: skip
             if verdict.refusal is not None or intent is None:
@@ -257,7 +265,7 @@ class RiskGate:
             if result.error is not None or result.view is None:
                 return _refused(deny.duplicate(ids.reservation_ids[0]), profile, view, verdict)
             view = result.view
-        return _refused(deny.contention(MAX_TRIES), profile, view)
+        return _refused(deny.contention(tries), profile, view)
 
     def _judge_view(
         self,
