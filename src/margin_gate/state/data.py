@@ -201,6 +201,26 @@ class AccountData:
 
     def copy(self) -> AccountData:
         """A copy whose containers record what is written to them (see `Changes.between`)."""
+        return self._copy(Tracked(self.closed_seen))
+
+    def copy_for_events(self) -> AccountData:
+        """`copy()`, except that `closed_seen` starts empty: it takes the batch's writes only
+        (event handlers only write it; it holds every order closed since the last REST load,
+        so copying it made each event O(orders closed lately)). `keep_closed_seen(old)` then
+        adds the rest back, once the batch applied."""
+        return self._copy(Tracked())
+
+    def keep_closed_seen(self, old: AccountData) -> None:
+        """After `copy_for_events()` and the batch: `old`'s `closed_seen` plus the batch's
+        writes, updated in place (O(the batch's writes); `old` is being replaced, so its dict
+        is taken over; the first time it is copied once into a plain dict, untracked)."""
+        seen = old.closed_seen
+        if type(seen) is not dict:
+            seen = dict(seen)
+        seen.update(self.closed_seen)
+        self.closed_seen = seen
+
+    def _copy(self, closed_seen: Tracked[str, int]) -> AccountData:
         return replace(
             self,
             balances=Tracked(self.balances),
@@ -213,7 +233,7 @@ class AccountData:
             margin_t=Tracked(self.margin_t),
             liab_e=Tracked(self.liab_e),
             order_seen=Tracked(self.order_seen),
-            closed_seen=Tracked(self.closed_seen),
+            closed_seen=closed_seen,
             rest_marks=TrackedSet(self.rest_marks),
         )
 

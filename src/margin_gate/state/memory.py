@@ -103,17 +103,24 @@ class MemoryStore(LocalAccounts):
     async def apply_events(self, account: str, events: Sequence[Event]) -> Effects:
         acct = self.account(account)
         now = self.clock.now_ms()
-        data = acct.data.copy()
+        old = acct.data
+        data = old.copy_for_events()
         effects = apply_events(data, list(events), now)
         if effects.data_changed:
             data.version += 1
-            acct.replace_data(data, Changes.between(acct.data, data))
+            changes = Changes.between(old, data)
+            data.keep_closed_seen(old)
+            acct.replace_data(data, changes)
         gone = confirmed_by(acct.reservations.values(), effects.confirm_keys)
         if gone:
             acct.apply_reservations((), gone, acct.inflight_version + 1)
         if effects.marks or effects.index:
             acct.update_prices(effects.marks, effects.index)
-        acct.set_health(replace(acct.health, sync_ms=max(acct.health.sync_ms, now)))
+        health = acct.health
+        if now > health.sync_ms:  # else unchanged
+            acct.set_health(
+                Health(health.stream_connected, health.down_since_ms, now, health.updated_ms)
+            )
         return effects
 
     async def apply_snapshot(

@@ -73,6 +73,25 @@ def test_changes_name_only_what_a_batch_touched() -> None:
     assert Changes.between(old, merge_load(old, load(position="2"))).full
 
 
+def test_an_event_batch_takes_over_closed_seen_instead_of_copying_it() -> None:
+    old = merge_load(AccountData(), load(position="1"))
+    apply_events(old, [otu(x="NEW", status="NEW", q="2", order_id=5)], T0 + 1)
+    old.closed_seen["UM:BTCUSDT:4"] = T0
+    reference = old.copy()
+    new = old.copy_for_events()
+    assert new.closed_seen == {}
+    batch = [otu(x="EXPIRED", status="EXPIRED", q="2", order_id=5)]
+    apply_events(reference, batch, T0 + 2)
+    apply_events(new, batch, T0 + 2)
+    changes = Changes.between(old, new)
+    assert changes.keys == Changes.between(old, reference).keys
+    assert changes.keys["closed_seen"] == {"UM:BTCUSDT:5"}
+    new.keep_closed_seen(old)
+    assert type(new.closed_seen) is dict
+    assert new.closed_seen == reference.closed_seen == {"UM:BTCUSDT:4": T0, "UM:BTCUSDT:5": T0 + 2}
+    assert new.open_orders == reference.open_orders == {}
+
+
 # -- random sessions --
 
 SYMBOL_T = 10
