@@ -10,6 +10,7 @@ Properties, over random batches of user-stream events:
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -90,6 +91,41 @@ def test_an_event_batch_takes_over_closed_seen_instead_of_copying_it() -> None:
     assert type(new.closed_seen) is dict
     assert new.closed_seen == reference.closed_seen == {"UM:BTCUSDT:4": T0, "UM:BTCUSDT:5": T0 + 2}
     assert new.open_orders == reference.open_orders == {}
+
+
+def test_copy_keeps_every_field() -> None:
+    values = {
+        f.name: getattr(merge_load(AccountData(), load(position="1")), f.name)
+        for f in dataclasses.fields(AccountData)
+    }
+    values.update(
+        static_version=2,
+        version=3,
+        open_orders={"o": None},
+        fills={"f": None},
+        open_loss={"USD": D(1)},
+        account_status="NORMAL",
+        exchange_uni_mmr=D(5),
+        pos_t={"BTCUSDT": 1},
+        wallet_t={"UM:USDT": 1},
+        margin_t={"USDT": 1},
+        liab_e={"USDT": 1},
+        risk_e=7,
+        rest_marks={"p:BTCUSDT"},
+        order_seen={"o": 1},
+        closed_seen={"k": 1},
+        loaded_ms=9,
+        drift=D("0.1"),
+        gateway_uni_mmr=D(4),
+        degraded_reason="x",
+    )
+    default = AccountData()
+    assert all(values[f.name] != getattr(default, f.name) for f in dataclasses.fields(default))
+    original = AccountData(**values)
+    for copied in (original.copy(), original.copy_for_events()):
+        for f in dataclasses.fields(AccountData):
+            if f.name != "closed_seen" or copied.closed_seen:
+                assert getattr(copied, f.name) == values[f.name], f.name
 
 
 # -- random sessions --
