@@ -32,6 +32,8 @@ __all__ = ["Backoff", "UserStream"]
 
 _log = logging.getLogger("margin_gate.state.userstream")
 INVALID_LISTEN_KEY = -1125
+BATCHES_EVENTS = True  # consecutive queued events reach `on_events` together (bench_reserve)
+_LAST = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
 
 
 class Backoff:
@@ -118,24 +120,90 @@ class UserStream:
                 self.connected = False
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        while True:
-            msg = await ws.receive()
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                event = orjson.loads(msg.data)
-                self.events += 1
-                if not await self._on_events([event]):  # False: listenKeyExpired
-                    self.key_recreations += 1
-                    self.last_error = "listenKeyExpired"
+        """Handle the messages in arrival order. A receiver task takes them off the socket as
+        they come; each turn here handles all that arrived meanwhile, and consecutive events
+        go to `on_events` as one batch (an IOC order's NEW and EXPIRED usually arrive
+        together: one state update instead of two). A batch ends after a `listenKeyExpired`
+        and before any other message, so nothing is applied in another order than before."""
+        inbox: list[aiohttp.WSMessage | BaseException] = []
+        arrived = asyncio.Event()
+        receiver = spawn(self._receive(ws, inbox, arrived), name="user-stream-receive")
+        try:
+            while True:
+                await arrived.wait()
+                arrived.clear()
+                messages = inbox[:]
+                inbox.clear()
+                if not await self._handle(ws, messages):
                     return
-            elif msg.type == aiohttp.WSMsgType.PING:
+        finally:
+            await cancel_all([receiver])
+
+    async def _receive(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        inbox: list[aiohttp.WSMessage | BaseException],
+        arrived: asyncio.Event,
+    ) -> None:
+        while True:
+            try:
+                msg = await ws.receive()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                inbox.append(exc)
+                arrived.set()
+                return
+            inbox.append(msg)
+            arrived.set()
+            if msg.type in _LAST:
+                return
+
+    async def _handle(
+        self, ws: aiohttp.ClientWebSocketResponse, messages: list[aiohttp.WSMessage | BaseException]
+    ) -> bool:
+        """False: the connection is done (listenKeyExpired, closed by the peer)."""
+        events: list[dict[str, Any]] = []
+        for msg in messages:
+            if isinstance(msg, BaseException):
+                if not await self._flush(events):
+                    return False
+                raise msg
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                try:
+                    event = orjson.loads(msg.data)
+                except orjson.JSONDecodeError:
+                    await self._flush(events)  # what came before, as one by one did
+                    raise
+                self.events += 1
+                events.append(event)
+                if _expires(event) and not await self._flush(events):
+                    return False
+                continue
+            if not await self._flush(events):
+                return False
+            if msg.type == aiohttp.WSMsgType.PING:
                 await ws.pong(msg.data)
             elif msg.type == aiohttp.WSMsgType.PONG:
                 await self._on_alive()
             elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
                 self.last_error = f"user stream closed by peer ({ws.close_code})"
-                return
+                return False
             elif msg.type == aiohttp.WSMsgType.ERROR:
                 raise ConnectionError(f"user stream error: {ws.exception()}")
+        return await self._flush(events)
+
+    async def _flush(self, events: list[dict[str, Any]]) -> bool:
+        """Apply the queued events (emptied); False after a listenKeyExpired."""
+        if not events:
+            return True
+        batch = events[:]
+        events.clear()
+        if not await self._on_events(batch):  # False: listenKeyExpired
+            self.key_recreations += 1
+            self.last_error = "listenKeyExpired"
+            return False
+        return True
 
     async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:
@@ -156,3 +224,13 @@ class UserStream:
                     return
                 continue
             await self._on_alive()
+
+
+def _expires(event: object) -> bool:
+    """Is this a `listenKeyExpired` (maybe in a combined-stream wrapper)? It ends a batch."""
+    if not isinstance(event, dict):
+        return False
+    inner = event.get("data")
+    if "stream" in event and isinstance(inner, dict):
+        event = inner
+    return isinstance(event, dict) and event.get("e") == "listenKeyExpired"
