@@ -12,6 +12,10 @@ Data messages apply when `v` is the next version, in-flight ones when `iv` is; o
 ignored, a gap or an unparseable message triggers a reload (LOAD script: everything,
 atomically; messages arriving meanwhile are buffered and replayed). While the pub/sub
 connection is down the mirror says so (`mirror_problem`), which makes the account stale.
+In-flight changes are confirmed (versions, fingerprint) as they arrive but reach the local
+account (its margin engine's pending aggregate) only when something reads or writes it
+(`Mirror.flush`: the store's view, reserve, settle and commits; every local write): another
+replica's reservation added and released in between never costs this replica margin work.
 
 `Mirror` keeps, per account, what Redis confirmed (`confirmed`, `v`, `iv`) apart from this
 replica's own writes that are applied locally but not yet seen on the channel: reservations
@@ -94,6 +98,10 @@ class Mirror:
         self.buffered: list[dict[str, Any]] = []
         self.target = (0, 0)  # versions a conflict reported: no new reserve before we are there
         self._advanced = asyncio.Event()
+        # ids the channel changed in `confirmed` but not yet in the local view, arrival order:
+        # applied by the next `sync` (every local write) or `flush` (every read of the view)
+        self.queued: dict[str, None] = {}
+        self.coalesced = 0  # queued adds whose removal came before they were applied
 
     # -- the local view --
 
@@ -107,8 +115,19 @@ class Mirror:
         found = self.adding.get(rid)
         return found if found is not None else self.confirmed.get(rid)
 
+    def flush(self) -> None:
+        """Apply what the channel brought since the view was last synced: anything that reads
+        the local account (view, reserve, settle, commits) calls this first."""
+        if self.queued or self.acct.inflight_version != self.label():
+            self.sync(())
+
     def sync(self, ids: Iterable[str]) -> None:
-        """Make the local view of `ids` what confirmed/adding/releasing say."""
+        """Make the local view of `ids`, and of every queued id, what confirmed/adding/releasing
+        say."""
+        if self.queued:
+            queued, self.queued = self.queued, {}
+            queued.update(dict.fromkeys(ids))
+            ids = queued
         have = self.acct.reservations
         added: list[Reservation] = []
         removed: list[str] = []
@@ -266,8 +285,11 @@ class Mirror:
             )
             return
         if kind == "d":
+            self.flush()  # the data message applies on top of every earlier in-flight change
             self._data(msg)
-        if kind in ("d", "r"):
+            self._inflight(msg)
+            self.flush()
+        elif kind == "r":
             self._inflight(msg)
         self._advanced.set()
         self._advanced = asyncio.Event()
@@ -304,13 +326,15 @@ class Mirror:
         self.v = v
 
     def _inflight(self, msg: dict[str, Any]) -> None:
+        """Confirm the message's changes now; the local view gets them at the next `flush` or
+        `sync` (queued), so a reservation added and removed meanwhile costs it nothing."""
         iv = int(msg["iv"])
         if iv <= self.iv:
             return
         if iv > self.iv + 1:
             raise OutOfStep(f"in-flight version {iv} after {self.iv}")
         self.iv = iv
-        touched: list[str] = []
+        queued = self.queued
         for raw in msg.get("add", ()):
             mine = self.adding.get(raw["id"])
             if mine is not None and list(split_nonce(mine.nonce)) == raw["n"]:
@@ -319,13 +343,15 @@ class Mirror:
             else:
                 r = reservation_from_json(raw)
             self._confirm(r)
-            touched.append(r.id)
+            queued[r.id] = None
+        have = self.acct.reservations
         for x in msg.get("rm", ()):
             rid = str(x)
             self._unconfirm(rid)
             self.releasing.pop(rid, None)
-            touched.append(rid)
-        self.sync(touched)
+            if rid in queued and rid not in have:
+                self.coalesced += 1
+            queued[rid] = None
         if self.releasing:
             self._settle_releases()
 
@@ -362,6 +388,7 @@ class Mirror:
                 acct.rebuild()
         self.v, self.iv = v, iv
         self.confirmed, self.fingerprint = {}, (0, 0)
+        self.queued = {}  # set_reservations below makes the whole view what Redis holds
         for _, raw in _pairs(inflight):
             self._confirm(reservation_from_json(raw))
         for rid in [x for x in self.adding if x in self.confirmed]:

@@ -67,6 +67,7 @@ from margin_gate.state.serial import dumps
 from margin_gate.state.serial import health_to_json
 from margin_gate.state.serial import reservation_to_json
 from margin_gate.state.serial import static_to_json
+from margin_gate.state.types import AccountView
 from margin_gate.state.types import Outcome
 from margin_gate.state.types import Reservation
 from margin_gate.state.types import ReserveResult
@@ -139,6 +140,12 @@ class RedisStore(LocalAccounts):
         self.account(account)
         return self._mirrors[account]
 
+    def view(self, account: str) -> AccountView:
+        """The local view with every notification received so far (the mirror applies them
+        when the view is read: `Mirror.flush`)."""
+        self.mirror(account).flush()
+        return super().view(account)
+
     def accounts(self) -> list[str]:
         return sorted(self._accounts)
 
@@ -170,13 +177,14 @@ class RedisStore(LocalAccounts):
         self, account: str, expected: Versions, reservations: Sequence[Reservation]
     ) -> ReserveResult:
         acct, mirror, k = self.account(account), self.mirror(account), self.keys(account)
+        mirror.flush()
         if mirror.behind():  # after a conflict: re-project once the mirror caught up
             self.conflicts += 1
             await self._catch_up(account, None)
-            return ReserveResult(False, acct.versions, acct.view())
+            return ReserveResult(False, acct.versions, self.view(account))
         if expected != acct.versions or expected.content.count("|") != 2:
             self.conflicts += 1  # the view is older than the mirror: no round trip
-            return ReserveResult(False, acct.versions, acct.view())
+            return ReserveResult(False, acct.versions, self.view(account))
         for r in reservations:
             if r.id in acct.reservations:
                 return ReserveResult(False, acct.versions, None, DUPLICATE.format(rid=r.id))
@@ -192,6 +200,7 @@ class RedisStore(LocalAccounts):
         except StateUnavailable:
             mirror.not_reserved(reservations)
             raise
+        mirror.flush()  # what the channel brought during the round trip
         code = int(reply[0])
         if code == 1:
             mirror.reserved(reservations, int(reply[2]))
@@ -202,7 +211,7 @@ class RedisStore(LocalAccounts):
         mirror.conflicted(reservations, int(reply[1]), int(reply[2]))
         self.conflicts += 1
         await self._catch_up(account, reply)
-        return ReserveResult(False, acct.versions, acct.view())
+        return ReserveResult(False, acct.versions, self.view(account))
 
     async def _catch_up(self, account: str, reply: Sequence[Any] | None) -> None:
         """After a conflict: let the channel bring the mirror to what Redis reported; if it
@@ -230,6 +239,7 @@ class RedisStore(LocalAccounts):
         for it. Until then Redis still counts the reservation: conservative for every replica.
         A failure is logged (the reservation then expires by its TTL), as callers did."""
         acct, mirror, k = self.account(account), self.mirror(account), self.keys(account)
+        mirror.flush()
         r = acct.reservations.get(reservation_id)
         release = "0"
         if r is not None and outcome == "accepted" and r.client_id is None:
@@ -294,6 +304,7 @@ class RedisStore(LocalAccounts):
                 if not effects.data_changed and not effects.confirm_keys:
                     break
                 keys = effects.confirm_keys
+                self.mirror(account).flush()
                 gone = _predicted(acct.reservations.values(), keys, now, 0)
                 changes = Changes.between(old, data)
                 if await self._write(acct, data, changes, sorted(keys), 0, health, gone):
@@ -324,6 +335,7 @@ class RedisStore(LocalAccounts):
                     data.gateway_uni_mmr = drift.gateway_uni_mmr
                     data.degraded_reason = drift.degraded_reason
                 now = self.clock.now_ms()
+                self.mirror(account).flush()
                 gone = _predicted(acct.reservations.values(), set(), now, started)
                 if await self._write(acct, data, None, [], started, health, gone):
                     break
@@ -522,6 +534,7 @@ class _Settled:
             # Re-read now: the stream owner may have converted it meanwhile and the mirror
             # applied that removal; stamping the old copy would resurrect it here (a phantom
             # in-flight order no other replica and no expiry would ever clear).
+            mirror.flush()
             current = store.account(self.account).reservations.get(rid)
             if current is not None:
                 mirror.stamp(

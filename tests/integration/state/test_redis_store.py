@@ -149,6 +149,35 @@ async def test_owner_writes_are_fenced_by_the_lease(pair: tuple[RedisStore, Redi
     assert await lease.release()
 
 
+async def test_a_follower_applies_the_channel_when_its_view_is_read(
+    pair: tuple[RedisStore, RedisStore],
+) -> None:
+    a, b = pair
+    await eventually_async(lambda: b.view("acct").versions == a.view("acct").versions)
+    mirror, acct = b.mirror("acct"), b.account("acct")
+    iv, coalesced = mirror.iv, mirror.coalesced
+    for rid in ("q1", "q2"):
+        res = await a.reserve(
+            "acct", a.view("acct").versions, [a.new_reservation("acct", rid, [BUY], client_id=rid)]
+        )
+        assert res.ok, res
+    await a.release("acct", ["q1"])
+    await eventually_async(lambda: mirror.iv == iv + 3)
+    # confirmed at once (versions, fingerprint), the local account untouched until read; q1
+    # came and went meanwhile: it never reached the margin engine
+    assert sorted(mirror.confirmed) == ["q2"]
+    assert list(acct.reservations) == []
+    assert mirror.coalesced == coalesced + 1
+    view = b.view("acct")
+    assert [r.id for r in view.reservations] == ["q2"]
+    assert list(acct.reservations) == ["q2"]
+    await eventually_async(lambda: a.view("acct").versions == b.view("acct").versions)
+    late = await b.reserve(
+        "acct", view.versions, [b.new_reservation("acct", "q3", [BUY], client_id="q3")]
+    )
+    assert late.ok, late
+
+
 async def test_settle_when_written_behind_then_view_at_once_and_redis_follows(
     pair: tuple[RedisStore, RedisStore],
 ) -> None:
