@@ -6,9 +6,11 @@ Order of checks (binance-pm.md §3.1, §3.3, §3.6):
 2. `timestamp` missing/malformed -> -1102; `recvWindow` > 60000 -> -1131; outside the window or
    >= 1000 ms ahead -> -1021.
 3. `signature` missing -> -1102; wrong -> -1022 (HMAC compared in constant time).
-4. The same signature again while its request is still inside its window -> -1021 with an
-   explanation (Binance would accept it; we do not). The usual client reaction to -1021, a fresh
-   timestamp, is exactly what makes the retry acceptable.
+4. The same signature again on the same endpoint (method and path) while its request is still
+   inside its window -> -1021 with an explanation (Binance would accept it; we do not). The
+   usual client reaction to -1021, a fresh timestamp, is exactly what makes the retry
+   acceptable. The same parameters on another endpoint in the same millisecond (query an order,
+   then cancel it) are two requests, not a replay.
 """
 
 from __future__ import annotations
@@ -125,14 +127,18 @@ class BotAuth:
             return REJECTED_MBX_KEY
         return bot
 
-    async def verify(self, bot: Bot, params: Params, now_ms: int) -> BinanceError | None:
+    async def verify(
+        self, bot: Bot, params: Params, now_ms: int, endpoint: str = ""
+    ) -> BinanceError | None:
         """Timing, signature and replay checks for a signed request; None when it passes."""
-        started = self.begin_verify(bot, params, now_ms)
+        started = self.begin_verify(bot, params, now_ms, endpoint)
         if isinstance(started, BinanceError):
             return started
         return await started.answer()
 
-    def begin_verify(self, bot: Bot, params: Params, now_ms: int) -> BinanceError | ReplayCheck:
+    def begin_verify(
+        self, bot: Bot, params: Params, now_ms: int, endpoint: str = ""
+    ) -> BinanceError | ReplayCheck:
         """Timing and signature checked now; the replay check started (the Redis guard's
         SET NX is on its way) and answered by `ReplayCheck.answer()`, which the caller must
         await before the request has any effect upstream. The order path awaits it after its
@@ -151,7 +157,11 @@ class BotAuth:
         window = _ms(recv_window) if recv_window else DEFAULT_RECV_WINDOW_MS
         expires = _ms(timestamp or "0") + window + 1
         key = signature.lower() if bot.verifier.kind == "hmac" else signature
-        return ReplayCheck(self._replay.begin(f"{bot.name}:{key}", expires, now_ms))
+        # `endpoint` ("METHOD /path") is part of the key: a bot that queries an order and then
+        # cancels it within one millisecond sends the same parameters, hence the same
+        # signature, twice — two requests, not a replay (Binance's signature does not cover
+        # the method or path). The same signature on the same endpoint is a replay.
+        return ReplayCheck(self._replay.begin(f"{bot.name}:{endpoint}:{key}", expires, now_ms))
 
 
 def auth_rule(error: BinanceError) -> str:

@@ -290,7 +290,9 @@ class Gateway:
         if isinstance(params, BinanceError):
             return _refuse(flow, params, "request.params")
         flow.params = params
-        error = await self.auth.verify(bot, params, self._clock.now_ms())
+        error = await self.auth.verify(
+            bot, params, self._clock.now_ms(), f"{flow.method} {flow.path}"
+        )
         if error is not None:
             return _refuse(flow, error, auth_rule(error))
         return await self._bot_api.handle(bot, flow.method, flow.path, params, request_id)
@@ -324,7 +326,7 @@ class Gateway:
             return _refuse(flow, params, "request.params")
         flow.params = params
         t0 = time.perf_counter_ns()
-        started = self.auth.begin_verify(bot, params, self._clock.now_ms())
+        started = self.auth.begin_verify(bot, params, self._clock.now_ms(), f"{method} {flow.path}")
         if isinstance(started, BinanceError):
             return _refuse(flow, started, auth_rule(started))
         replay: ReplayCheck | None = started

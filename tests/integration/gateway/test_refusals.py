@@ -189,6 +189,25 @@ def test_replay_when_identical_signature_reused_then_second_refused(
     assert len(up.received) == 1
 
 
+def test_replay_when_same_params_on_get_then_delete_then_both_forwarded(
+    gw: GatewayClient, up: VerifyingUpstream
+) -> None:
+    # Arrange: a bot queries an order and cancels it in the same millisecond (same params,
+    # same signature): two requests, not a replay
+    payload = f"symbol=BTCUSDT&orderId=42&timestamp={now_ms()}"
+    target = f"{UM_ORDER}?{payload}&signature={ALPHA.sign(payload)}"
+    headers = {"X-MBX-APIKEY": ALPHA.key}
+    # Act
+    queried = gw.raw("GET", target, headers=headers)
+    cancelled = gw.raw("DELETE", target, headers=headers)
+    cancelled_again = gw.raw("DELETE", target, headers=headers)
+    # Assert
+    for answer in (queried, cancelled):  # the upstream's own answer (no such order), no -1021
+        assert error_of(answer) == (400, -2013), answer.text
+    assert error_of(cancelled_again) == (400, -1021)
+    assert [r.method for r in up.received] == ["GET", "DELETE"]
+
+
 def test_replay_when_signature_differs_only_in_hex_case_then_refused(
     gw: GatewayClient, up: VerifyingUpstream
 ) -> None:

@@ -86,6 +86,20 @@ async def test_verify_when_valid_then_none_then_replay_refused() -> None:
     assert second is REPLAYED
 
 
+async def test_verify_when_same_signature_on_another_endpoint_then_both_pass() -> None:
+    # Arrange: query an order, then cancel it, in one millisecond: same parameters, same
+    # signature, two different requests
+    auth = _auth()
+    params = _signed(f"symbol=BTCUSDT&orderId=7&timestamp={NOW}")
+    # Act
+    queried = await auth.verify(_bot(auth), params, NOW, "GET /papi/v1/um/order")
+    cancelled = await auth.verify(_bot(auth), params, NOW, "DELETE /papi/v1/um/order")
+    again = await auth.verify(_bot(auth), params, NOW, "DELETE /papi/v1/um/order")
+    # Assert
+    assert (queried, cancelled) == (None, None)
+    assert again is REPLAYED
+
+
 async def test_verify_when_bad_signature_then_1022_and_not_remembered() -> None:
     # Arrange
     guard = MemoryReplayGuard()
