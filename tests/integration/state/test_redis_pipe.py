@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,6 +17,17 @@ from margin_gate.state.redis_keys import connect
 from margin_gate.state.redis_pipe import RespPipe
 
 pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def pipe(redis_url: str) -> AsyncIterator[RespPipe]:
+    """A RespPipe on the test Redis, closed after the test."""
+    made = RespPipe.for_client(connect(redis_url))
+    assert made is not None
+    try:
+        yield made
+    finally:
+        await made.aclose()
 
 
 async def test_for_client_when_plain_url_then_pipe_and_commands_answer(
@@ -40,67 +52,45 @@ def test_for_client_when_not_a_plain_client_then_none() -> None:
 
 
 async def test_call_when_concurrent_then_replies_matched_in_order(
-    redis_url: str, redis_prefix: str
+    pipe: RespPipe, redis_prefix: str
 ) -> None:
-    pipe = RespPipe.for_client(connect(redis_url))
-    assert pipe is not None
     key = f"{redis_prefix}:n"
-    try:
-        replies = await asyncio.gather(*(pipe.call("INCR", key) for _ in range(200)))
-        assert replies == list(range(1, 201))  # sent and answered in issue order
-        assert pipe.connects == 1
-    finally:
-        await pipe.aclose()
+    replies = await asyncio.gather(*(pipe.call("INCR", key) for _ in range(200)))
+    assert replies == list(range(1, 201))  # sent and answered in issue order
+    assert pipe.connects == 1
 
 
 async def test_call_when_error_reply_then_raises_and_pipe_stays_in_step(
-    redis_url: str, redis_prefix: str
+    pipe: RespPipe, redis_prefix: str
 ) -> None:
-    pipe = RespPipe.for_client(connect(redis_url))
-    assert pipe is not None
-    try:
-        await pipe.call("SET", f"{redis_prefix}:s", b"x")
-        with pytest.raises(ResponseError):
-            await pipe.call("INCR", f"{redis_prefix}:s")
-        assert await pipe.call("GET", f"{redis_prefix}:s") == b"x"
-    finally:
-        await pipe.aclose()
+    await pipe.call("SET", f"{redis_prefix}:s", b"x")
+    with pytest.raises(ResponseError):
+        await pipe.call("INCR", f"{redis_prefix}:s")
+    assert await pipe.call("GET", f"{redis_prefix}:s") == b"x"
 
 
 async def test_call_when_caller_cancelled_then_later_replies_still_matched(
-    redis_url: str, redis_prefix: str
+    pipe: RespPipe, redis_prefix: str
 ) -> None:
-    pipe = RespPipe.for_client(connect(redis_url))
-    assert pipe is not None
-    try:
-        await pipe.call("SET", f"{redis_prefix}:c", b"1")
-        slow = asyncio.ensure_future(pipe.call("GET", f"{redis_prefix}:c"))
-        await asyncio.sleep(0)
-        slow.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await slow
-        assert await pipe.call("ECHO", b"after") == b"after"
-    finally:
-        await pipe.aclose()
+    await pipe.call("SET", f"{redis_prefix}:c", b"1")
+    slow = asyncio.ensure_future(pipe.call("GET", f"{redis_prefix}:c"))
+    await asyncio.sleep(0)
+    slow.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await slow
+    assert await pipe.call("ECHO", b"after") == b"after"
 
 
-async def test_script_when_redis_lost_the_script_then_eval_runs_it(redis_url: str) -> None:
-    pipe = RespPipe.for_client(connect(redis_url))
-    assert pipe is not None
+async def test_script_when_redis_lost_the_script_then_eval_runs_it(pipe: RespPipe) -> None:
     script = pipe.script("return {KEYS[1], ARGV[1], 7}")
-    try:
-        await pipe.call("SCRIPT", "FLUSH")
-        assert await script(keys=["a"], args=["b"]) == [b"a", b"b", 7]
-        assert await script(keys=["c"], args=[1]) == [b"c", b"1", 7]  # EVALSHA now
-    finally:
-        await pipe.aclose()
+    await pipe.call("SCRIPT", "FLUSH")
+    assert await script(keys=["a"], args=["b"]) == [b"a", b"b", 7]
+    assert await script(keys=["c"], args=[1]) == [b"c", b"1", 7]  # EVALSHA now
 
 
 async def test_call_when_connection_dropped_then_raises_and_next_call_reconnects(
-    redis_url: str, redis_prefix: str
+    pipe: RespPipe, redis_url: str, redis_prefix: str
 ) -> None:
-    pipe = RespPipe.for_client(connect(redis_url))
-    assert pipe is not None
     admin = aioredis.from_url(redis_url)
     try:
         name = f"{redis_prefix}-pipe"
@@ -113,7 +103,6 @@ async def test_call_when_connection_dropped_then_raises_and_next_call_reconnects
         assert await pipe.call("PING") == b"PONG"
         assert pipe.connects == 2
     finally:
-        await pipe.aclose()
         await admin.aclose()
 
 
