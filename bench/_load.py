@@ -114,7 +114,8 @@ def run_wrk(url: str, conns: int, seconds: float, requests: Path, lua: Path) -> 
     }
 
 
-NGINX_CONF = """
+# One nginx worker, its files under {dir}, long keep-alive; the http block stays open.
+NGINX_HEAD = """
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -129,7 +130,11 @@ http {{
   scgi_temp_path {dir}/scgi;
   keepalive_requests 10000000;
   keepalive_timeout 120s;
-  server {{
+"""
+
+NGINX_CONF = (
+    NGINX_HEAD
+    + """  server {{
     listen 127.0.0.1:{port};
     location / {{
       default_type application/json;
@@ -139,6 +144,7 @@ http {{
   }}
 }}
 """
+)
 
 
 def start_upstream(workdir: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:

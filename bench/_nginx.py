@@ -14,28 +14,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from _load import NGINX_HEAD
 from _load import ORDER_ACK
 
 REFUSAL = b'{"code":-2010,"msg":"bench stub: order refused by the exchange"}'
 ORDER_PATHS = ("/papi/v1/um/order", "/fapi/v1/order")
 
-_HEAD = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  keepalive_requests 10000000;
-  keepalive_timeout 120s;
-  map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
+_HEAD = (
+    NGINX_HEAD
+    + """  map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
 """
+)
 
 _PROXY_LOCATION = """
     location / {{

@@ -36,6 +36,7 @@ __all__ = [
     "apply_margin_leg",
     "effective_slippage",
     "fill_price",
+    "fill_quantity",
     "futures_equity",
     "futures_fill",
     "margin_flows",
@@ -131,6 +132,17 @@ def futures_equity(
     return delta * inverse * (mark - price) / (price * mark) - fee, fee
 
 
+def fill_quantity(leg: OrderLeg, amount: Decimal) -> Decimal:
+    """How much of `leg` fills on a position of `amount`: its quantity (a closePosition leg:
+    the whole position); a capped leg (reduceOnly, closePosition, hedge close) at most the
+    position it opposes, and nothing when there is none."""
+    qty = abs(amount) if leg.quantity is None else leg.quantity
+    if leg.capped:
+        opposes = amount < ZERO if leg.side == "BUY" else amount > ZERO
+        qty = min(qty, abs(amount)) if opposes else ZERO
+    return qty
+
+
 def apply_futures_leg(
     positions: dict[PositionSide, Position],
     leg: OrderLeg,
@@ -149,10 +161,7 @@ def apply_futures_leg(
     pos = positions.get(side)
     amount, entry = (ZERO, ZERO) if pos is None else (pos.amount, pos.entry_price)
     buy = leg.side == "BUY"
-    qty = abs(amount) if leg.quantity is None else leg.quantity
-    if leg.capped:
-        opposes = amount < ZERO if buy else amount > ZERO
-        qty = min(qty, abs(amount)) if opposes else ZERO
+    qty = fill_quantity(leg, amount)
     if qty == ZERO:
         return ZERO, ZERO
     price = fill_price(leg, mark, slippage)

@@ -57,6 +57,7 @@ from margin_gate.margin.fills import REPAYS
 from margin_gate.margin.fills import apply_loan_leg
 from margin_gate.margin.fills import apply_margin_leg
 from margin_gate.margin.fills import fill_price
+from margin_gate.margin.fills import fill_quantity
 from margin_gate.margin.fills import futures_equity
 from margin_gate.margin.fills import margin_flows
 from margin_gate.margin.fills import round_balance
@@ -386,10 +387,7 @@ def fill_leg(
     """(amount after, equity term) of one futures leg filling on a position of `amount`,
     exactly as `fills.apply_futures_leg` fills it (`price`: the leg's cached fill price)."""
     buy = leg.side == "BUY"
-    qty = abs(amount) if leg.quantity is None else leg.quantity
-    if leg.capped:
-        opposes = amount < ZERO if buy else amount > ZERO
-        qty = min(qty, abs(amount)) if opposes else ZERO
+    qty = fill_quantity(leg, amount)
     if qty == ZERO:
         return amount, ZERO
     if price is None:

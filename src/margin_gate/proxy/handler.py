@@ -80,7 +80,6 @@ _METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})  # all Binance's REST API
 
 
 _CONNECTION_CLOSE = (b"connection", b"close")
-_AUTH_RULE_NAMES = frozenset({"auth.replay", "auth.replay_cache_full"})  # refused by the hook
 _ROUTE_CACHE = 4096  # (method, raw path) -> (path, route) entries
 _BAD_PATH = ("", Route("other", ""))  # the memo's "refused path" (compared by identity)
 
@@ -380,11 +379,11 @@ class Gateway:
         flow.check_us, flow.reserve_us = (t1 - t0) // 1000, decision.reserve_us
         replayed = await replay.answer()  # answered already when the hook awaited it
         if not isinstance(decision, Accept):
-            rule = decision.rule
-            return _refuse(
-                flow, decision.error, rule if rule in _AUTH_RULE_NAMES else f"gate.{rule}",
-                decision.headers,
-            )  # fmt: skip
+            rule = decision.rule  # the hook's own rules under "gate."; an auth rule (the
+            # replay check it answered) is already namespaced
+            if not rule.startswith("auth."):
+                rule = f"gate.{rule}"
+            return _refuse(flow, decision.error, rule, decision.headers)
         if replayed is not None:  # a hook that did not await it: nothing was sent
             with contextlib.suppress(Exception):
                 await self._hook.settle(ctx, decision, Outcome("not_sent", 0, b""))

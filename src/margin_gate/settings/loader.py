@@ -239,13 +239,15 @@ def _redis_url(t: _Table) -> str | None:
     if found is None:
         return None
     url, inline = found
-    scheme = urlsplit(url).scheme
+    parts = urlsplit(url)
+    scheme = parts.scheme
     if scheme not in _REDIS_SCHEMES:
         raise ConfigError(
             f"{t.key('redis_url')}: expected a {'/'.join(_REDIS_SCHEMES)} URL, "
             f"got scheme {scheme!r}"
         )
-    if inline and _has_password(url):
+    # netloc "user:pass@host" / ":pass@host"; sentinel lists "s1:26379,s2:26379" carry none
+    if inline and "@" in parts.netloc and ":" in parts.netloc.rsplit("@", 1)[0]:
         raise ConfigError(
             f"{t.key('redis_url')}: inline secrets are refused (the URL holds a password); use "
             '{env = "NAME"} or {file = "PATH"}'
@@ -254,12 +256,6 @@ def _redis_url(t: _Table) -> str | None:
 
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
-
-
-def _has_password(url: str) -> bool:
-    # netloc "user:pass@host" / ":pass@host"; sentinel lists "s1:26379,s2:26379" carry none
-    netloc = urlsplit(url).netloc
-    return "@" in netloc and ":" in netloc.rsplit("@", 1)[0]
 
 
 def _audit(t: _Table) -> AuditSettings:
