@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from margin_gate.proxy.gate import AcceptAll
 from margin_gate.settings import parse_settings
 from tests.support.servers import ThreadServer
 from tests.support.servers import serve_in_thread
+from tests.support.timestamps import fresh_ms
 from tests.support.upstream import VerifyingUpstream
 
 EXCHANGE_KEY = "EXCHxKEYxa8f3b2c1d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9d0e1f2"
@@ -104,7 +104,7 @@ def hmac_sign(secret: str, payload: str) -> str:
 
 
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    return fresh_ms()  # a fresh millisecond per call: identical signed requests are replays
 
 
 @dataclass

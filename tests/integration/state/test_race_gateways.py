@@ -27,6 +27,7 @@ import pytest
 
 from tests.support.servers import free_port
 from tests.support.servers import run_cli
+from tests.support.timestamps import fresh_ms
 from tests.unit.paper import states
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -77,20 +78,9 @@ lease_ttl_ms = 1500
     return config
 
 
-_last_timestamp = [0]
-
-
-def _timestamp() -> str:
-    """A fresh millisecond per call: the same bot's identical request twice in one millisecond
-    would carry the same signature, which the gateway refuses as a replay."""
-    now = max(int(time.time() * 1000), _last_timestamp[0] + 1)
-    _last_timestamp[0] = now
-    return str(now)
-
-
 def signed(http: httpx.Client, url: str, i: int, method: str, path: str, **params: str) -> Any:
     key, secret = bot_key(i)
-    payload = urlencode({**params, "timestamp": _timestamp()})
+    payload = urlencode({**params, "timestamp": str(fresh_ms())})
     sig = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
     return http.request(method, f"{url}{path}?{payload}&signature={sig}",
                         headers={"X-MBX-APIKEY": key})  # fmt: skip
@@ -225,7 +215,7 @@ def test_replicas_when_an_order_is_replayed_on_the_other_then_refused_and_unrese
     # reservation released, and only the first order reach the exchange.
     paper, (a, b) = cluster
     key, secret = bot_key(2)
-    payload = urlencode({**order("0.1"), "timestamp": _timestamp()})
+    payload = urlencode({**order("0.1"), "timestamp": str(fresh_ms())})
     sig = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
     target = f"/papi/v1/um/order?{payload}&signature={sig}"
     with httpx.Client(timeout=10) as http:
